@@ -1,0 +1,637 @@
+"""The kernel: routing, ask slots, replies and dead letters — the hot path.
+
+``Syndicate`` (the public facade) derives from :class:`Kernel`; actor cells and endpoints call
+the underscore methods here. Everything per message is written for speed: no logging, no string
+formatting, no event allocation unless ``trace_messages`` is on, and preallocated results for
+the common outcomes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from spark.core._asks import AskSlot, StreamFailure, StreamSlot
+from spark.core._runtime import RUNNING, STOPPED, ActorCell
+from spark.core._sentinel import DEFAULT, Default
+from spark.core.deadletters import DeadLetterOffice
+from spark.core.events import EventBus
+from spark.core.exceptions import (
+    ActorDeadlockError,
+    ActorNotFound,
+    ActorTimeout,
+    MessageDeliveryError,
+    SyndicateError,
+)
+from spark.core.identity import ActorAddress, Envelope
+from spark.core.inbox import Inbox
+from spark.core.message import Message
+from spark.core.messages import CancellationRequest, DeliveryResult
+
+if TYPE_CHECKING:
+    import logging
+
+__all__ = ["DELIVERED", "Kernel"]
+
+DELIVERED: Final = DeliveryResult(True, "delivered")
+# Internal marker: the target's "block" mailbox is full; the caller must await space.
+_MUST_BLOCK: Final = DeliveryResult(False, "mailbox full (blocking)")
+
+# Kernel states.
+NEW, OPEN, CLOSING, CLOSED = 0, 1, 2, 3
+
+Target = ActorAddress | str | None
+
+
+class Kernel:
+    """State and message routing of one syndicate."""
+
+    def __init__(
+        self,
+        *,
+        syndicate_id: str,
+        name: str | None,
+        dead_letter_capacity: int,
+        event_capacity: int,
+        inbox_capacity: int,
+        default_ask_timeout: float | None,
+        stop_timeout: float,
+        trace_messages: bool,
+        logger: logging.Logger,
+    ) -> None:
+        self.syndicate_id = syndicate_id
+        self.name = name
+        self.logger = logger
+        self.clock: Callable[[], float] = time.monotonic
+        self.default_ask_timeout = default_ask_timeout
+        self.stop_timeout = stop_timeout
+        self.trace_messages = trace_messages
+        self.inbox_capacity = inbox_capacity
+        self._state = NEW
+        self._ids = itertools.count(1)
+        self._next_id = self._ids.__next__
+        self._cells: dict[int, ActorCell] = {}
+        self.top_level: dict[ActorCell, None] = {}
+        self._inboxes: dict[int, Inbox] = {}
+        self._names: dict[str, ActorAddress] = {}
+        self._slots: dict[int, AskSlot | StreamSlot] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._results: dict[str, DeliveryResult] = {}
+        self.office = DeadLetterOffice(dead_letter_capacity, logger)
+        self.bus = EventBus(syndicate_id, event_capacity, logger, self._spawn)
+        self.inbox = Inbox(ActorAddress(syndicate_id, 0), inbox_capacity)
+        self._inboxes[0] = self.inbox
+        self.started_at = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- small utilities -----------------------------------------------------------------
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is None:
+            raise SyndicateError("the syndicate is not started; use 'async with' or start()")
+        return loop
+
+    def _result(self, reason: str) -> DeliveryResult:
+        result = self._results.get(reason)
+        if result is None:
+            result = self._results[reason] = DeliveryResult(False, reason)
+        return result
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coro`` as a task owned (and, at shutdown, cancelled) by the syndicate."""
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.logger.error("background task %r failed", task, exc_info=task.exception())
+
+    def _local_cell(self, target: object) -> ActorCell | None:
+        if target.__class__ is ActorAddress:
+            assert isinstance(target, ActorAddress)
+            if target.syndicate_id == self.syndicate_id:
+                return self._cells.get(target.actor_id)
+            return None
+        if isinstance(target, str):
+            address = self._names.get(target)
+            return None if address is None else self._local_cell(address)
+        return None
+
+    def _deadline_for(
+        self, ttl: float | None, deadline: datetime | None, origin: ActorCell | None
+    ) -> float | None:
+        """Absolute monotonic deadline of a send, inheriting the one being handled."""
+        absolute: float | None = None
+        if ttl is not None:
+            if deadline is not None:
+                raise ValueError("give ttl= or deadline=, not both")
+            if not isinstance(ttl, int | float) or isinstance(ttl, bool):
+                raise ValueError(f"ttl must be a number of seconds, got {ttl!r}")
+            absolute = self.clock() + ttl
+        elif deadline is not None:
+            if not isinstance(deadline, datetime):
+                raise ValueError(f"deadline must be a datetime, got {deadline!r}")
+            if deadline.tzinfo is None or deadline.utcoffset() is None:
+                raise ValueError(
+                    f"deadline {deadline!r} is naive; pass a timezone-aware datetime"
+                    " (e.g. datetime.now(timezone.utc) + timedelta(seconds=5))"
+                )
+            absolute = self.clock() + (deadline - datetime.now(UTC)).total_seconds()
+        if origin is not None:
+            inherited = origin.current_deadline()
+            if inherited is not None and (absolute is None or inherited < absolute):
+                absolute = inherited
+        return absolute
+
+    # -- sending -------------------------------------------------------------------------
+
+    async def _tell(
+        self,
+        content: Any,
+        target: Target,
+        origin: ActorCell | ActorAddress,
+        ttl: float | None,
+        deadline: datetime | None,
+        headers: Mapping[str, Any] | None,
+        state: Any,
+    ) -> DeliveryResult:
+        if isinstance(origin, ActorAddress):
+            sender = origin
+            cell = None
+        else:
+            cell = origin
+            sender = origin.address
+        envelope = Envelope(
+            content,
+            sender,
+            None,
+            self._next_id(),
+            None,
+            None,
+            self.clock(),
+            None if headers is None else dict(headers),
+            state,
+        )
+        if ttl is not None or deadline is not None or cell is not None:
+            envelope.deadline = self._deadline_for(ttl, deadline, cell)
+        if self._state != OPEN:
+            return self._closed(envelope)
+        result = self._route(envelope, target, cell)
+        if result is _MUST_BLOCK:
+            return await self._deliver_blocking(envelope, cell)
+        return result
+
+    def _closed(self, envelope: Envelope) -> DeliveryResult:
+        if self._state == NEW:
+            raise SyndicateError("the syndicate is not started; use 'async with' or start()")
+        return self._undeliverable(envelope, "system is shut down")
+
+    def _route(
+        self, envelope: Envelope, target: Target, sender_cell: ActorCell | None
+    ) -> DeliveryResult:
+        if target.__class__ is ActorAddress:
+            address: ActorAddress = target
+        elif target is None:
+            address = self.inbox.address
+        elif isinstance(target, str):
+            found = self._names.get(target)
+            if found is None:
+                return self._undeliverable(envelope, "target not found")
+            address = found
+        else:
+            raise TypeError(
+                f"target must be an ActorAddress, a registered name or None, got {target!r}"
+            )
+        envelope.target = address
+        deadline = envelope.deadline
+        if deadline is not None and deadline <= self.clock():
+            return self._undeliverable(envelope, "message expired")
+        if address.syndicate_id != self.syndicate_id:
+            return self._route_remote(envelope, address)
+        cell = self._cells.get(address.actor_id)
+        if cell is not None:
+            return self._deliver(cell, envelope, sender_cell)
+        inbox = self._inboxes.get(address.actor_id)
+        if inbox is not None:
+            refusal = inbox.put(envelope)
+            if refusal is None:
+                return DELIVERED
+            return self._undeliverable(envelope, refusal)
+        return self._undeliverable(envelope, "target not found")
+
+    def _route_remote(self, envelope: Envelope, address: ActorAddress) -> DeliveryResult:
+        """Hook for the remote layer; without one there is no route to another syndicate."""
+        return self._undeliverable(envelope, "remote route not found")
+
+    def _deliver(
+        self, cell: ActorCell, envelope: Envelope, sender_cell: ActorCell | None
+    ) -> DeliveryResult:
+        if not cell.accepting:
+            return self._undeliverable(envelope, "actor stopped")
+        mailbox = cell.mailbox
+        user = mailbox.user
+        if user is None:
+            mailbox.append_user(envelope)
+        elif mailbox.max_size is not None and len(user) >= mailbox.max_size:
+            return self._overflow(cell, envelope, sender_cell)
+        else:
+            user.append(envelope)
+        if cell.task is None and cell.state == RUNNING:
+            cell.schedule()
+        if self.trace_messages:
+            self.bus.emit("message_enqueued", cell.address, envelope.id)
+        return DELIVERED
+
+    def _overflow(
+        self, cell: ActorCell, envelope: Envelope, sender_cell: ActorCell | None
+    ) -> DeliveryResult:
+        mailbox = cell.mailbox
+        policy = mailbox.overflow
+        self.bus.emit(
+            "mailbox_overflow",
+            cell.address,
+            envelope.id,
+            policy,
+            {"max_size": mailbox.max_size},
+        )
+        if policy == "reject" or (policy == "block" and sender_cell is cell):
+            return self._undeliverable(envelope, "mailbox full")
+        if policy == "drop_newest":
+            self._dead_letter(envelope, "dropped newest")
+            return DeliveryResult(True, "dropped newest")
+        if policy == "drop_oldest":
+            assert mailbox.user is not None
+            self._dead_letter(mailbox.user.popleft(), "dropped oldest")
+            mailbox.user.append(envelope)
+            return DELIVERED
+        if policy == "dead_letter":
+            return self._undeliverable(envelope, "mailbox full (dead-lettered)")
+        return _MUST_BLOCK
+
+    async def _deliver_blocking(
+        self, envelope: Envelope, sender_cell: ActorCell | None
+    ) -> DeliveryResult:
+        cell = self._cells.get(envelope.target.actor_id) if envelope.target else None
+        if cell is None:
+            return self._undeliverable(envelope, "target not found")
+        mailbox = cell.mailbox
+        limit = mailbox.block_timeout
+        give_up = None if limit is None else self.clock() + limit
+        while True:
+            remaining = None if give_up is None else max(give_up - self.clock(), 0.0)
+            got_space = await mailbox.wait_for_space(remaining)
+            if not cell.accepting or self._state != OPEN:
+                return self._undeliverable(
+                    envelope, "actor stopped" if self._state == OPEN else "system is shut down"
+                )
+            if mailbox.has_space():
+                mailbox.append_user(envelope)
+                if cell.task is None and cell.state == RUNNING:
+                    cell.schedule()
+                return DELIVERED
+            if not got_space:
+                return self._undeliverable(envelope, "mailbox full")
+
+    def _undeliverable(self, envelope: Envelope, reason: str) -> DeliveryResult:
+        self._dead_letter(envelope, reason)
+        return self._result(reason)
+
+    def _dead_letter(self, envelope: Envelope, reason: str) -> None:
+        """Record a message that will not be processed; fail the ask waiting on it, if any."""
+        self.office.record(envelope, reason)
+        correlation_id = envelope.correlation_id
+        sender = envelope.sender
+        if correlation_id is not None and sender is not None:
+            slot = self._slots.get(correlation_id)
+            if slot is not None and sender.syndicate_id == self.syndicate_id:
+                slot.fail(MessageDeliveryError(envelope.target, reason))
+        on_done = envelope.on_done
+        if on_done is not None:
+            envelope.on_done = None
+            on_done(envelope, "dropped")
+        self.bus.emit("dead_letter", envelope.target, envelope.id, reason)
+
+    # -- replies -------------------------------------------------------------------------
+
+    def _reply(self, message: Message, value: Any, replier: ActorAddress) -> DeliveryResult:
+        """Answer ``message``: resolve the asker's slot, or send ``value`` to its sender."""
+        sender = message.sender
+        correlation_id = message.correlation_id
+        if correlation_id is not None and sender is not None:
+            if sender.syndicate_id != self.syndicate_id:
+                return self._reply_remote(message, value, replier)
+            slot = self._slots.get(correlation_id)
+            if slot is not None and slot.offer(value):
+                return DELIVERED
+            self.office.record_late(correlation_id, value, replier)
+            self.bus.emit(
+                "late_reply",
+                replier,
+                message.id,
+                "ask already finished",
+                {"correlation_id": correlation_id},
+            )
+            return self._result("late reply")
+        envelope = Envelope(value, replier, None, self._next_id(), None, None, self.clock())
+        if sender is None:
+            return self._undeliverable(envelope, "no sender to reply to")
+        if self._state != OPEN:
+            return self._closed(envelope)
+        result = self._route(envelope, sender, None)
+        if result is _MUST_BLOCK:
+            # A reply cannot wait inside the replier's run loop: hand the wait to a task.
+            self._spawn(self._deliver_blocking(envelope, None))
+            return DELIVERED
+        return result
+
+    def _reply_remote(self, message: Message, value: Any, replier: ActorAddress) -> DeliveryResult:
+        envelope = Envelope(
+            value, replier, message.sender, self._next_id(), None, None, self.clock()
+        )
+        return self._route_remote(envelope, message.sender)  # type: ignore[arg-type]
+
+    def _fail_slot(self, envelope: Envelope, error: BaseException) -> None:
+        sender = envelope.sender
+        if envelope.correlation_id is None or sender is None:
+            return
+        if sender.syndicate_id != self.syndicate_id:
+            return  # the remote layer reports failures to remote askers
+        slot = self._slots.get(envelope.correlation_id)
+        if slot is not None:
+            slot.fail(error)
+
+    def _fail_asks_to(self, address: ActorAddress, reason: str) -> None:
+        """The target stopped: every ask still waiting on it fails now."""
+        if not self._slots:
+            return
+        for slot in list(self._slots.values()):
+            if slot.envelope.target == address and slot.open:
+                slot.fail(MessageDeliveryError(address, reason))
+
+    async def _forward(
+        self,
+        message: Message,
+        target: Target,
+        cell: ActorCell | None,
+        on_done: Callable[[Envelope, str], None] | None,
+    ) -> DeliveryResult:
+        envelope = Envelope(
+            message.content,
+            message.sender,
+            None,
+            message.id,
+            message.correlation_id,
+            message.deadline if isinstance(message, Envelope) else None,
+            self.clock(),
+            None if message._metadata is None else dict(message._metadata),
+            message.state,
+        )
+        envelope.on_done = on_done
+        if self._state != OPEN:
+            return self._closed(envelope)
+        result = self._route(envelope, target, cell)
+        if result is _MUST_BLOCK:
+            return await self._deliver_blocking(envelope, cell)
+        return result
+
+    # -- asking --------------------------------------------------------------------------
+
+    def _ask_timeout(self, timeout: float | Default | None) -> float | None:
+        if timeout is DEFAULT:
+            return self.default_ask_timeout
+        if timeout is not None and (
+            not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout < 0
+        ):
+            raise ValueError(f"timeout must be a number >= 0 or None, got {timeout!r}")
+        return timeout
+
+    def _check_deadlock(self, cell: ActorCell, target: Target) -> ActorCell | None:
+        """Refuse an ask that would wait on the asker itself. Returns the local target cell."""
+        target_cell = self._local_cell(target)
+        if target_cell is None or cell.max_concurrency != 1:
+            return None
+        if asyncio.current_task() is not cell.task:
+            return None  # asked from another task: the actor's run loop is not blocked by it
+        if target_cell is cell:
+            raise ActorDeadlockError(
+                f"actor {cell.address} ({type(cell.actor).__qualname__}) asked itself while"
+                " handling a message; it cannot answer until the handler returns. Use tell(),"
+                " or move the work into a child actor."
+            )
+        if target_cell.waits_on(cell):
+            raise ActorDeadlockError(
+                f"ask from {cell.address} to {target_cell.address} would deadlock:"
+                f" {target_cell.address} is itself waiting (through pending asks) on"
+                f" {cell.address}. Break the cycle with tell() or a timeout-free design."
+            )
+        return target_cell
+
+    async def _ask(
+        self,
+        content: Any,
+        target: Target,
+        origin: ActorCell | ActorAddress,
+        timeout: float | Default | None,
+        ttl: float | None,
+        deadline: datetime | None,
+        headers: Mapping[str, Any] | None,
+        state: Any,
+    ) -> Any:
+        if isinstance(origin, ActorAddress):
+            sender = origin
+            cell = None
+        else:
+            cell = origin
+            sender = origin.address
+        wait = self.default_ask_timeout if timeout is DEFAULT else self._ask_timeout(timeout)
+        correlation_id = self._next_id()
+        now = self.clock()
+        envelope = Envelope(
+            content,
+            sender,
+            None,
+            correlation_id,
+            correlation_id,
+            None,
+            now,
+            None if headers is None else dict(headers),
+            state,
+        )
+        if ttl is not None or deadline is not None or cell is not None:
+            absolute = envelope.deadline = self._deadline_for(ttl, deadline, cell)
+            if absolute is not None and (wait is None or absolute - now < wait):
+                wait = max(absolute - now, 0.0)
+        waited_on = None if cell is None else self._check_deadlock(cell, target)
+        loop = self._loop
+        if loop is None or self._state != OPEN:
+            self._closed(envelope)
+            raise MessageDeliveryError(target, "system is shut down")
+        future = loop.create_future()
+        slot = AskSlot(future, envelope)
+        slots = self._slots
+        slots[correlation_id] = slot
+        result = self._route(envelope, target, cell)
+        if result is _MUST_BLOCK:
+            result = await self._deliver_blocking(envelope, cell)
+        if not result.success:
+            del slots[correlation_id]
+            if future.done():
+                future.exception()  # consumed here; the caller gets the raise below
+            raise MessageDeliveryError(target, result.reason)
+        handle = None if wait is None else loop.call_later(wait, self._expire, slot, wait)
+        if waited_on is not None:
+            cell.waiting_on_add(waited_on)  # type: ignore[union-attr]
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if not future.done() or future.cancelled():
+                self._ask_cancelled(envelope)
+            raise
+        finally:
+            del slots[correlation_id]
+            if handle is not None:
+                handle.cancel()
+            if waited_on is not None:
+                cell.waiting_on_remove(waited_on)  # type: ignore[union-attr]
+
+    def _expire(self, slot: AskSlot, wait: float) -> None:
+        envelope = slot.envelope
+        if slot.fail(
+            ActorTimeout(
+                f"no reply from {envelope.target!r} within {wait:.3g} s",
+                target=envelope.target,
+                timeout=wait,
+            )
+        ):
+            slot.timed_out = True
+            self.bus.emit(
+                "ask_timed_out", envelope.target, envelope.id, f"no reply within {wait:.3g} s"
+            )
+
+    def _ask_cancelled(self, envelope: Envelope) -> None:
+        self.bus.emit("ask_cancelled", envelope.target, envelope.id, "asking task cancelled")
+        target = self._local_cell(envelope.target)
+        if target is not None and target.state != STOPPED:
+            target.post_control(CancellationRequest(envelope.id))
+
+    async def _ask_stream(
+        self,
+        content: Any,
+        target: Target,
+        origin: ActorCell | ActorAddress,
+        timeout: float | Default | None,
+        max_replies: int | None,
+        ttl: float | None,
+        deadline: datetime | None,
+        headers: Mapping[str, Any] | None,
+    ) -> AsyncIterator[Any]:
+        """Ask and yield every reply until ``max_replies`` or a gap longer than ``timeout``."""
+        if max_replies is not None and max_replies < 1:
+            raise ValueError(f"max_replies must be >= 1 or None, got {max_replies!r}")
+        gap = self._ask_timeout(timeout)
+        if isinstance(origin, ActorAddress):
+            sender = origin
+            cell = None
+        else:
+            cell = origin
+            sender = origin.address
+        correlation_id = self._next_id()
+        envelope = Envelope(
+            content,
+            sender,
+            None,
+            correlation_id,
+            correlation_id,
+            None,
+            self.clock(),
+            None if headers is None else dict(headers),
+        )
+        envelope.deadline = self._deadline_for(ttl, deadline, cell)
+        if cell is not None:
+            self._check_deadlock(cell, target)
+        if self._state != OPEN:
+            self._closed(envelope)
+            raise MessageDeliveryError(target, "system is shut down")
+        slot = StreamSlot(envelope)
+        self._slots[correlation_id] = slot
+        try:
+            result = self._route(envelope, target, cell)
+            if result is _MUST_BLOCK:
+                result = await self._deliver_blocking(envelope, cell)
+            if not result.success:
+                raise MessageDeliveryError(target, result.reason)
+            received = 0
+            while max_replies is None or received < max_replies:
+                try:
+                    if gap is None:
+                        item = await slot.queue.get()
+                    else:
+                        async with asyncio.timeout(gap):
+                            item = await slot.queue.get()
+                except TimeoutError:
+                    return
+                if isinstance(item, StreamFailure):
+                    raise item.error
+                received += 1
+                yield item
+        finally:
+            slot.closed = True
+            self._slots.pop(correlation_id, None)
+
+    # -- names ---------------------------------------------------------------------------
+
+    def register_name(self, name: str, address: ActorAddress) -> None:
+        """Make ``address`` reachable as ``name`` (until the actor stops)."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a name must be a non-empty string, got {name!r}")
+        if not isinstance(address, ActorAddress):
+            raise TypeError(f"register_name needs an ActorAddress, got {address!r}")
+        current = self._names.get(name)
+        if current is not None and current != address:
+            raise ActorAlreadyExistsError(name, current)
+        cell = self._local_cell(address)
+        if address.syndicate_id == self.syndicate_id:
+            if cell is None or cell.state == STOPPED:
+                raise ActorNotFound(f"cannot register {name!r}: no live actor at {address!r}")
+            cell.add_name(name)
+        self._names[name] = address
+
+    def unregister_name(self, name: str) -> None:
+        address = self._names.pop(name, None)
+        cell = self._local_cell(address)
+        if cell is not None:
+            cell.discard_name(name)
+
+    def resolve_name(self, name: str) -> ActorAddress:
+        """The address registered under ``name``; raises ``ActorNotFound`` when there is none."""
+        address = self._names.get(name)
+        if address is None:
+            known = ", ".join(sorted(self._names)[:10]) or "none"
+            raise ActorNotFound(f"no actor is registered as {name!r} (registered: {known})")
+        return address
+
+    # -- inboxes -------------------------------------------------------------------------
+
+    def _close_inbox(self, inbox: Inbox, reason: str) -> None:
+        if inbox.closed:
+            return
+        self._inboxes.pop(inbox.address.actor_id, None)
+        for envelope in inbox.close(reason):
+            self._dead_letter(envelope, reason)
+
+
+def ActorAlreadyExistsError(name: str, current: ActorAddress) -> Exception:
+    from spark.core.exceptions import ActorAlreadyExists
+
+    return ActorAlreadyExists(
+        f"the name {name!r} is already registered to {current!r}; unregister it first or pick"
+        " another name"
+    )

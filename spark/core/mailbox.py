@@ -1,0 +1,162 @@
+"""Mailboxes: a control lane served first and a user lane bounded by a :class:`MailboxPolicy`.
+
+The runtime touches the lanes directly on the hot path (one ``deque.append`` per message); this
+module holds the policy, the overflow decision and the waiting room of ``block`` senders.
+Lanes are allocated lazily and released when an actor goes idle, so an idle actor owns no deque.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, Literal
+
+from spark.core.exceptions import InvalidActorSpecError
+
+if TYPE_CHECKING:
+    from spark.core.identity import Envelope
+
+__all__ = ["OVERFLOW_POLICIES", "Mailbox", "MailboxOverflow", "MailboxPolicy"]
+
+MailboxOverflow = Literal["reject", "drop_newest", "drop_oldest", "dead_letter", "block"]
+OVERFLOW_POLICIES: Final = ("reject", "drop_newest", "drop_oldest", "dead_letter", "block")
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxPolicy:
+    """How many user messages an actor may have queued and what happens beyond that.
+
+    ``max_size=None`` is unbounded. With a bound, ``overflow`` picks one of five behaviours:
+
+    * ``reject`` - the send fails with ``"mailbox full"`` and the message is dead-lettered;
+    * ``drop_newest`` - the send reports success, the new message is dead-lettered
+      (``"dropped newest"``);
+    * ``drop_oldest`` - the oldest queued message is dead-lettered (``"dropped oldest"``) and the
+      new one is enqueued;
+    * ``dead_letter`` - the new message goes to dead letters and the send fails with
+      ``"mailbox full (dead-lettered)"``;
+    * ``block`` - the sender waits for space up to ``block_timeout`` seconds (forever when
+      ``None``), then behaves like ``reject``. An actor sending to its own full mailbox is
+      rejected at once instead of waiting for itself.
+
+    The control lane (stop requests, child and monitor notices) is never bounded.
+    """
+
+    max_size: int | None = None
+    overflow: MailboxOverflow = "reject"
+    block_timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_size is not None and (
+            not isinstance(self.max_size, int) or isinstance(self.max_size, bool)
+        ):
+            raise InvalidActorSpecError(
+                f"MailboxPolicy.max_size must be a positive int or None, got {self.max_size!r}"
+            )
+        if self.max_size is not None and self.max_size < 1:
+            raise InvalidActorSpecError(
+                f"MailboxPolicy.max_size must be >= 1 (or None for unbounded), got {self.max_size}"
+            )
+        if self.overflow not in OVERFLOW_POLICIES:
+            raise InvalidActorSpecError(
+                f"MailboxPolicy.overflow={self.overflow!r} is not one of {', '.join(OVERFLOW_POLICIES)}"
+            )
+        if self.block_timeout is not None:
+            if self.overflow != "block":
+                raise InvalidActorSpecError(
+                    "MailboxPolicy.block_timeout only applies to overflow='block'"
+                    f" (got overflow={self.overflow!r})"
+                )
+            if self.block_timeout < 0:
+                raise InvalidActorSpecError(
+                    f"MailboxPolicy.block_timeout must be >= 0, got {self.block_timeout}"
+                )
+
+    @classmethod
+    def unbounded(cls) -> MailboxPolicy:
+        """The default: no bound on queued user messages."""
+        return cls()
+
+    @classmethod
+    def bounded(
+        cls,
+        max_size: int,
+        overflow: MailboxOverflow = "reject",
+        block_timeout: float | None = None,
+    ) -> MailboxPolicy:
+        """A mailbox holding at most ``max_size`` user messages."""
+        return cls(max_size=max_size, overflow=overflow, block_timeout=block_timeout)
+
+
+class Mailbox:
+    """The two lanes of one actor plus the senders blocked on its bound."""
+
+    __slots__ = ("block_timeout", "control", "max_size", "overflow", "space_waiters", "user")
+
+    def __init__(self, policy: MailboxPolicy) -> None:
+        self.user: deque[Envelope] | None = None
+        self.control: deque[object] | None = None
+        self.max_size = policy.max_size
+        self.overflow = policy.overflow
+        self.block_timeout = policy.block_timeout
+        self.space_waiters: deque[asyncio.Future[None]] | None = None
+
+    def depth(self) -> int:
+        """Number of queued user messages."""
+        user = self.user
+        return 0 if user is None else len(user)
+
+    def has_space(self) -> bool:
+        return self.max_size is None or self.depth() < self.max_size
+
+    def put_control(self, item: object) -> None:
+        control = self.control
+        if control is None:
+            control = self.control = deque()
+        control.append(item)
+
+    def append_user(self, envelope: Envelope) -> None:
+        user = self.user
+        if user is None:
+            user = self.user = deque()
+        user.append(envelope)
+
+    async def wait_for_space(self, timeout: float | None) -> bool:
+        """Wait (FIFO among blocked senders) until a slot frees up. False on timeout."""
+        waiters = self.space_waiters
+        if waiters is None:
+            waiters = self.space_waiters = deque()
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters.append(waiter)
+        try:
+            if timeout is None:
+                await waiter
+            else:
+                async with asyncio.timeout(timeout):
+                    await waiter
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+            if waiter in waiters:
+                waiters.remove(waiter)
+
+    def wake_space_waiter(self) -> None:
+        """Called after a dequeue: let the longest-waiting blocked sender in."""
+        waiters = self.space_waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def release_all_waiters(self) -> None:
+        """The actor is going away: blocked senders stop waiting (their send then fails)."""
+        waiters = self.space_waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
