@@ -1,8 +1,8 @@
 """Echo actor: one ask, one tell (whose reply is read from the syndicate inbox).
 
-    python examples/basic_actor_echo.py --message hello
-    ask=echo:hello
-    tell=echo:hello
+python examples/basic_actor_echo.py --message hello
+ask=echo:hello
+tell=echo:hello
 """
 
 from __future__ import annotations

@@ -237,18 +237,41 @@ class Kernel:
         if not cell.accepting:
             return self._undeliverable(envelope, "actor stopped")
         mailbox = cell.mailbox
-        user = mailbox.user
-        if user is None:
-            mailbox.append_user(envelope)
-        elif mailbox.max_size is not None and len(user) >= mailbox.max_size:
-            return self._overflow(cell, envelope, sender_cell)
+        if mailbox.checked:
+            refused = self._admit(cell, envelope, sender_cell)
+            if refused is not None:
+                return refused
         else:
-            user.append(envelope)
+            user = mailbox.user
+            if user is None:
+                mailbox.append_user(envelope)
+            else:
+                user.append(envelope)
         if cell.task is None and cell.state == RUNNING:
             cell.schedule()
         if self.trace_messages:
             self.bus.emit("message_enqueued", cell.address, envelope.id)
         return DELIVERED
+
+    def _admit(
+        self, cell: ActorCell, envelope: Envelope, sender_cell: ActorCell | None
+    ) -> DeliveryResult | None:
+        """Gate and bound checks of a checked mailbox; ``None`` means it was enqueued."""
+        mailbox = cell.mailbox
+        gate = mailbox.gate
+        if gate is not None:
+            refusal = gate(envelope)
+            if refusal is not None:
+                return self._undeliverable(envelope, refusal)
+        user = mailbox.user
+        if user is None:
+            mailbox.append_user(envelope)
+            return None
+        if mailbox.max_size is not None and len(user) >= mailbox.max_size:
+            result = self._overflow(cell, envelope, sender_cell)
+            return None if result is DELIVERED else result
+        user.append(envelope)
+        return None
 
     def _overflow(
         self, cell: ActorCell, envelope: Envelope, sender_cell: ActorCell | None

@@ -134,6 +134,8 @@ class ActorCell:
         self.handler = actor.process
         self.handler_is_async = inspect.iscoroutinefunction(self.handler)
         self.started_ok = False
+        if type(actor)._spark_gated:
+            self.mailbox.set_gate(actor._spark_admit)
 
     def detach(self) -> None:
         actor = self.actor

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from spark.core._sentinel import DEFAULT, Default
 from spark.core.exceptions import ActorNotStartedError, SparkException
-from spark.core.identity import ActorAddress
+from spark.core.identity import ActorAddress, Envelope
 from spark.core.message import Message
 from spark.core.messages import DeliveryResult
 
@@ -44,6 +44,9 @@ class Actor:
 
     # Set by the runtime when it starts the instance; a class-level None means "not started".
     _spark_cell: ActorCell | None = None
+    # Extensions that refuse messages at the door (a pool that is full) set this and override
+    # _spark_admit; ordinary actors pay nothing for it.
+    _spark_gated: ClassVar[bool] = False
 
     # -- what subclasses implement -----------------------------------------------------------
 
@@ -74,6 +77,14 @@ class Actor:
         return None
 
     # -- extension points (for spark's own packages, not for applications) -------------------
+
+    def _spark_admit(self, envelope: Envelope) -> str | None:
+        """Admission check run before a user message is enqueued (only when ``_spark_gated``).
+
+        Return a refusal reason (the send then fails with it and the message is dead-lettered)
+        or ``None`` to accept. Runs on the sender's side: it must be quick and never block.
+        """
+        return None
 
     async def _spark_before_start(self) -> None:
         """Runs before ``pre_start`` on start and on every restart (persistence recovers here)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal
 
@@ -92,7 +93,16 @@ class MailboxPolicy:
 class Mailbox:
     """The two lanes of one actor plus the senders blocked on its bound."""
 
-    __slots__ = ("block_timeout", "control", "max_size", "overflow", "space_waiters", "user")
+    __slots__ = (
+        "block_timeout",
+        "checked",
+        "control",
+        "gate",
+        "max_size",
+        "overflow",
+        "space_waiters",
+        "user",
+    )
 
     def __init__(self, policy: MailboxPolicy) -> None:
         self.user: deque[Envelope] | None = None
@@ -101,6 +111,14 @@ class Mailbox:
         self.overflow = policy.overflow
         self.block_timeout = policy.block_timeout
         self.space_waiters: deque[asyncio.Future[None]] | None = None
+        self.gate: Callable[[Envelope], str | None] | None = None
+        # False for the common unbounded, ungated mailbox: the hot path then skips every check.
+        self.checked = self.max_size is not None
+
+    def set_gate(self, gate: Callable[[Envelope], str | None] | None) -> None:
+        """Install an admission check: it returns a refusal reason, or ``None`` to accept."""
+        self.gate = gate
+        self.checked = self.max_size is not None or gate is not None
 
     def depth(self) -> int:
         """Number of queued user messages."""

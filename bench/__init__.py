@@ -1,0 +1,1 @@
+"""Spark benchmarks: ``python -m bench`` (or ``make bench``). Never part of the test run."""
