@@ -72,6 +72,8 @@ class Kernel:
         self.trace_messages = trace_messages
         self.inbox_capacity = inbox_capacity
         self._state = NEW
+        # True while sends are routed: from start() until shutdown has stopped every actor.
+        self._sending = False
         self._ids = itertools.count(1)
         self._next_id = self._ids.__next__
         self._cells: dict[int, ActorCell] = {}
@@ -182,7 +184,7 @@ class Kernel:
         )
         if ttl is not None or deadline is not None or cell is not None:
             envelope.deadline = self._deadline_for(ttl, deadline, cell)
-        if self._state != OPEN:
+        if not self._sending:
             return self._closed(envelope)
         result = self._route(envelope, target, cell)
         if result is _MUST_BLOCK:
@@ -366,7 +368,7 @@ class Kernel:
         envelope = Envelope(value, replier, None, self._next_id(), None, None, self.clock())
         if sender is None:
             return self._undeliverable(envelope, "no sender to reply to")
-        if self._state != OPEN:
+        if not self._sending:
             return self._closed(envelope)
         result = self._route(envelope, sender, None)
         if result is _MUST_BLOCK:
@@ -418,7 +420,7 @@ class Kernel:
             message.state,
         )
         envelope.on_done = on_done
-        if self._state != OPEN:
+        if not self._sending:
             return self._closed(envelope)
         result = self._route(envelope, target, cell)
         if result is _MUST_BLOCK:
@@ -494,7 +496,7 @@ class Kernel:
                 wait = max(absolute - now, 0.0)
         waited_on = None if cell is None else self._check_deadlock(cell, target)
         loop = self._loop
-        if loop is None or self._state != OPEN:
+        if loop is None or not self._sending:
             self._closed(envelope)
             raise MessageDeliveryError(target, "system is shut down")
         future = loop.create_future()
@@ -503,7 +505,11 @@ class Kernel:
         slots[correlation_id] = slot
         result = self._route(envelope, target, cell)
         if result is _MUST_BLOCK:
-            result = await self._deliver_blocking(envelope, cell)
+            try:
+                result = await self._deliver_blocking(envelope, cell)
+            except BaseException:
+                del slots[correlation_id]
+                raise
         if not result.success:
             del slots[correlation_id]
             if future.done():
@@ -580,7 +586,7 @@ class Kernel:
         envelope.deadline = self._deadline_for(ttl, deadline, cell)
         if cell is not None:
             self._check_deadlock(cell, target)
-        if self._state != OPEN:
+        if not self._sending:
             self._closed(envelope)
             raise MessageDeliveryError(target, "system is shut down")
         slot = StreamSlot(envelope)

@@ -174,6 +174,7 @@ class Syndicate(TreeKernel):
         self._loop = asyncio.get_running_loop()
         self.started_at = self.clock()
         self._state = OPEN
+        self._sending = True
 
     async def shutdown(self, drain: bool = False, timeout: float | None = None) -> None:
         """Stop every actor and release everything the syndicate owns (idempotent).
@@ -197,6 +198,7 @@ class Syndicate(TreeKernel):
                     self.logger.warning("shutdown: mailboxes did not drain within %s s", timeout)
             self._state = CLOSING
             await self._stop_all()
+            self._sending = False
             for inbox in list(self._inboxes.values()):
                 self._close_inbox(inbox, "system is shut down")
             for slot in list(self._slots.values()):
@@ -211,6 +213,7 @@ class Syndicate(TreeKernel):
                 await asyncio.gather(*tasks, return_exceptions=True)
             self.office.flush_log()
         finally:
+            self._sending = False
             self._state = CLOSED
             self._shutdown_done.set_result(None)
 

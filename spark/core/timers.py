@@ -29,6 +29,8 @@ MAX_CATCH_UP = 1000
 class _Timer:
     __slots__ = ("due", "handle", "interval", "missed", "payload", "policy", "queued", "timer_id")
 
+    queued: set[int]  # ids of this timer's wakeups that are waiting in the mailbox
+
     def __init__(
         self,
         timer_id: str,
@@ -43,7 +45,7 @@ class _Timer:
         self.interval = interval
         self.policy = policy
         self.handle: asyncio.TimerHandle | None = None
-        self.queued = 0
+        self.queued = set()
         self.missed = 0
 
 
@@ -104,11 +106,12 @@ class TimerRegistry:
         self._timers.clear()
 
     def is_live(self, envelope: Envelope) -> bool:
-        """Whether a queued wakeup still belongs to a live (not cancelled) timer."""
+        """Whether a queued wakeup still belongs to a live timer (not cancelled, not replaced)."""
         content = envelope.content
         if not isinstance(content, WakeupMessage):
             return True
-        return content.timer_id in self._timers
+        timer = self._timers.get(content.timer_id)
+        return timer is not None and envelope.id in timer.queued
 
     def _fire(self, timer: _Timer) -> None:
         cell = self._cell
@@ -117,7 +120,9 @@ class TimerRegistry:
             return
         count = 1
         if timer.interval is None:
-            del self._timers[timer.timer_id]
+            # A one-shot timer stays registered until its wakeup is processed, so that
+            # cancel_timer() can still withdraw a wakeup that is already queued.
+            timer.handle = None
         else:
             now = kernel.loop.time()
             late_ticks = max(0, math.floor((now - timer.due) / timer.interval))
@@ -149,17 +154,18 @@ class TimerRegistry:
             kernel.clock(),
         )
         envelope.incarnation = cell.incarnation
-        envelope.on_done = _make_done(timer)
-        timer.queued += 1
+        envelope.on_done = self._make_done(timer)
+        timer.queued.add(envelope.id)
         kernel.bus.emit(
             "timer_fired", cell.address, envelope.id, fields={"timer_id": timer.timer_id}
         )
         # A timer is a send to oneself: a full "block" mailbox rejects it instead of waiting.
         kernel._deliver(cell, envelope, cell)
 
+    def _make_done(self, timer: _Timer) -> Any:
+        def done(envelope: Envelope, outcome: str) -> None:
+            timer.queued.discard(envelope.id)
+            if timer.interval is None and self._timers.get(timer.timer_id) is timer:
+                del self._timers[timer.timer_id]
 
-def _make_done(timer: _Timer) -> Any:
-    def done(envelope: Envelope, outcome: str) -> None:
-        timer.queued -= 1
-
-    return done
+        return done
