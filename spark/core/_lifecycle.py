@@ -191,39 +191,37 @@ def supervise(cell: ActorCell, error: BaseException, reason: str) -> Directive:
     """Decide what happens to ``cell`` after a failure and post the outcome to it."""
     kernel = cell.kernel
     strategy = strategy_for(cell)
-    directive = strategy.directive
+    directive: Directive = strategy.directive
+    delay = 0.0
     if directive == "resume" and not cell.started_ok:
         directive = "stop"  # no healthy instance to resume (a restart failed to build one)
+    elif directive == "restart":
+        window = cell.restart_window
+        if window is None:
+            window = cell.restart_window = RestartWindow()
+        attempt = window.admit(kernel.clock(), strategy)
+        if attempt is None:
+            directive = "stop"
+            reason = "restart limit exceeded"
+        else:
+            delay = strategy.backoff_delay(attempt, kernel.rng)
+    elif directive == "escalate" and (cell.parent is None or cell.parent.state != RUNNING):
+        kernel.bus.emit("supervision_escalated", cell.address, reason=reason)
+        directive = "stop"
     kernel.bus.emit(
         "supervision_decision",
         cell.address,
         reason=reason,
-        fields={"directive": directive, "scope": strategy.scope},
+        fields={"directive": directive, "scope": strategy.scope, "backoff": delay},
     )
-    if directive == "resume":
-        return directive
     if directive == "stop":
         cell.post_control(StopRequest(reason, ABNORMAL_EXIT))
-        return directive
-    if directive == "escalate":
-        parent = cell.parent
-        if parent is None or parent.state != RUNNING:
-            kernel.bus.emit("supervision_escalated", cell.address, reason=reason)
-            cell.post_control(StopRequest(reason, ABNORMAL_EXIT))
-            return directive
+    elif directive == "escalate":
         cell.suspended = True
-        parent.post_control(Escalation(cell, error, reason))
-        return directive
-    window = cell.restart_window
-    if window is None:
-        window = cell.restart_window = RestartWindow()
-    attempt = window.admit(kernel.clock(), strategy)
-    if attempt is None:
-        cell.post_control(StopRequest("restart limit exceeded", ABNORMAL_EXIT))
-        return "stop"
-    delay = strategy.backoff_delay(attempt, kernel.rng)
-    for target in _restart_scope(cell, strategy):
-        _schedule_restart(target, error, reason, delay)
+        cell.parent.post_control(Escalation(cell, error, reason))  # type: ignore[union-attr]
+    elif directive == "restart":
+        for target in _restart_scope(cell, strategy):
+            _schedule_restart(target, error, reason, delay)
     return directive
 
 
