@@ -35,3 +35,13 @@ def test_example_has_help_and_is_documented(example: Path) -> None:
 def test_basic_actor_echo_prints_ask_and_tell() -> None:
     out = run_example("basic_actor_echo.py", "--message", "hello")
     assert out.splitlines() == ["ask=echo:hello", "tell=echo:hello"]
+
+
+def test_parent_child_supervision_shows_each_decision() -> None:
+    out = run_example("parent_child_supervision.py", "--max-restarts", "2")
+    assert out.splitlines() == [
+        "restart: state before=2 after=0 incarnation=1",
+        "resume: state before=2 after=3 incarnation=0",
+        "escalate: supervisor restarted (incarnation=1), its worker was replaced",
+        "monitor: worker exited: restart limit exceeded (exit code 1)",
+    ]
