@@ -96,3 +96,47 @@ async def storm_spark() -> float:
         elapsed = time.perf_counter() - started
         assert not isinstance(done.exception(), ActorFailed)
         return CHILDREN / elapsed
+
+
+TELLS = 200_000
+
+
+class Counter(Actor):
+    def __init__(self, done: asyncio.Future[None]) -> None:
+        self.count = 0
+        self.done = done
+
+    def process(self, message: Message) -> None:
+        self.count += 1
+        if self.count == TELLS:
+            self.done.set_result(None)
+
+
+async def _tell_throughput(strategy: SupervisorStrategy | None) -> float:
+    from spark import ActorSpec
+
+    async with Syndicate("bench") as system:
+        done = asyncio.get_running_loop().create_future()
+        counter = await system.create_actor_from_spec(
+            ActorSpec(Counter, (done,), supervisor_strategy=strategy)
+        )
+        started = time.perf_counter()
+        for i in range(TELLS):
+            await system.tell(i, counter)
+        await done
+        return TELLS / (time.perf_counter() - started)
+
+
+@scenario("tell: supervised vs not", impl="actor without strategy", unit="msg/s", baseline=True)
+async def tell_unsupervised() -> float:
+    return await _tell_throughput(None)
+
+
+@scenario(
+    "tell: supervised vs not",
+    impl="actor under restart strategy",
+    unit="msg/s",
+    target=">= 0.95x",
+)
+async def tell_supervised() -> float:
+    return await _tell_throughput(SupervisorStrategy.restart(max_restarts=3, backoff_seconds=0.1))
