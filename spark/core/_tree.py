@@ -36,6 +36,21 @@ EXECUTION_BACKENDS: Final = {
 }
 
 
+def _runs_inside(cell: ActorCell) -> bool:
+    """Whether the current task is the run loop of ``cell`` or of one of its descendants."""
+    current = asyncio.current_task()
+    if current is None:
+        return False
+    pending = [cell]
+    while pending:
+        candidate = pending.pop()
+        if candidate.task is current or (candidate.inflight and current in candidate.inflight):
+            return True
+        if candidate.children:
+            pending.extend(candidate.children)
+    return False
+
+
 class TreeKernel(Kernel):
     """Kernel plus the operations that change the actor tree."""
 
@@ -178,8 +193,10 @@ class TreeKernel(Kernel):
         if cell.state == STOPPED:
             return
         cell.post_control(_lifecycle.StopRequest(reason, code))
-        if asyncio.current_task() is cell.task:
-            return  # stopping itself from a handler: the run loop stops after it returns
+        if _runs_inside(cell):
+            # Asked from the actor's own handler or from a descendant's: waiting would
+            # deadlock (the stop waits for those very handlers). It completes after they return.
+            return
         try:
             async with asyncio.timeout(self.stop_timeout):
                 await cell.wait_stopped()

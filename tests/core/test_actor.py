@@ -361,3 +361,24 @@ async def test_stateless_actor_with_concurrency_handles_messages_at_once(
     await wait_until(lambda: len(started) == 3)
     gate.set()
     assert sorted(await asyncio.gather(*asks)) == [0, 1, 2, 3, 4]
+
+
+async def test_a_child_can_stop_its_parent_without_deadlock(system: Syndicate) -> None:
+    class Rebel(Actor):
+        async def process(self, message: Message) -> str:
+            assert self.parent is not None
+            await self.system.stop(self.parent)
+            return "asked my parent to stop"
+
+    class Parent(Actor):
+        async def process(self, message: Message) -> Any:
+            return await self.create_actor(Rebel)
+
+    parent = await system.create_actor(Parent)
+    rebel = await system.ask("spawn", parent)
+    await system.monitor(parent)
+    assert await system.ask("go", rebel) == "asked my parent to stop"
+    notice = await system.receive(timeout=2)
+    assert notice.content.actor == parent
+    assert notice.content.exit_code == 0
+    assert system.diagnostics().actor_count == 0
