@@ -183,10 +183,10 @@ class _Compiler:
         return (lambda context: context.state), _NOT_CONSTANT
 
     def _Attribute(self, node: ast.Attribute) -> tuple[Evaluator, Any]:
+        value = self.evaluator(node.value)  # first, so the innermost offence is quoted
         name = node.attr
         if name.startswith("_"):
             raise _Rejected(node, "private and dunder attributes are not allowed")
-        value = self.evaluator(node.value)
         return (lambda context: read_member(value(context), name)), _NOT_CONSTANT
 
     def _Subscript(self, node: ast.Subscript) -> tuple[Evaluator, Any]:
