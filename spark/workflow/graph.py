@@ -11,6 +11,7 @@ join flag and its reachability sets (as bit masks), which is all the run engine 
 
 from __future__ import annotations
 
+import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -83,12 +84,19 @@ class Step:
 class Plan:
     """A validated graph: steps in discovery order, ``start`` first. Internal."""
 
-    __slots__ = ("start", "steps", "versions")
+    __slots__ = ("__weakref__", "stale", "start", "steps", "versions")
 
     def __init__(self, steps: tuple[Step, ...]) -> None:
         self.steps = steps
         self.start = steps[0]
         self.versions = tuple(step.node._wf_version for step in steps)
+        # Set by a node when its edges change, so a run checks one flag, not every node.
+        self.stale = False
+        for step in steps:
+            node = step.node
+            if node._wf_plans is None:
+                node._wf_plans = weakref.WeakSet()
+            node._wf_plans.add(self)
 
     def changed_nodes(self) -> list[str]:
         """Names of nodes whose edges changed after the plan was built."""

@@ -23,41 +23,18 @@ from spark.workflow.engine import Token
 from spark.workflow.graph import running_cell
 from spark.workflow.node import Node
 
-__all__ = ["NodeHost", "host_class"]
+__all__ = ["AsyncNodeHost", "NodeHost", "SyncNodeHost", "host_class"]
 
 
 class NodeHost(Actor):
-    """Runs ``node.process`` for workflow tokens (and for plain messages sent to the node)."""
+    """Base of the hosts: holds the node and forwards the lifecycle to it."""
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        process = node.process
-        self._node_process = process
-        self._node_async = inspect.iscoroutinefunction(process)
+        self._node_process = node.process
 
-    async def process(self, message: Message) -> Any:
-        token = message.content
-        if token.__class__ is not Token:
-            # A plain message sent to the node's address: the node answers like any actor.
-            result = self._node_process(message)
-            if self._node_async:
-                result = await result
-            return result
-        run = token.run
-        if run.finished:
-            return None  # a branch of a run that already ended (failed or timed out)
-        try:
-            output = self._node_process(
-                Message(token.value, None, message.id, run.run_id, None, run.state)
-            )
-            if self._node_async:
-                output = await output
-        except Exception as error:
-            run.node_failed(token.step, error)
-            raise  # the core records it too: dead letter, actor_failed event, supervision
-        if not run.finished:
-            run.completed(token, output)
-        return None
+    def process(self, message: Message) -> Any:
+        raise NotImplementedError
 
     # -- lifecycle forwarding ----------------------------------------------------------------
 
@@ -112,12 +89,60 @@ class NodeHost(Actor):
         return self.node._spark_cancel_durable(timer_id)
 
 
-def host_class(node_class: type[Node]) -> type[NodeHost]:
-    """A ``NodeHost`` subclass that carries ``node_class``'s name and supervision attributes."""
+class AsyncNodeHost(NodeHost):
+    """Hosts a node whose ``process`` is ``async``."""
+
+    async def process(self, message: Message) -> Any:
+        token = message.content
+        if token.__class__ is not Token:
+            # A plain message sent to the node's address: the node answers like any actor.
+            return await self._node_process(message)
+        run = token.run
+        if run.finished:
+            return None  # a branch of a run that already ended (failed or timed out)
+        try:
+            output = await self._node_process(
+                Message(token.value, None, message.id, run.run_id, None, run.state)
+            )
+        except Exception as error:
+            run.node_failed(token.step, error)
+            raise  # the core records it too: dead letter, actor_failed event, supervision
+        if not run.finished:
+            run.completed(token, output)
+        return None
+
+
+class SyncNodeHost(NodeHost):
+    """Hosts a node whose ``process`` is a plain function (no coroutine per message)."""
+
+    def process(self, message: Message) -> Any:
+        token = message.content
+        if token.__class__ is not Token:
+            return self._node_process(message)
+        run = token.run
+        if run.finished:
+            return None
+        try:
+            output = self._node_process(
+                Message(token.value, None, message.id, run.run_id, None, run.state)
+            )
+        except Exception as error:
+            run.node_failed(token.step, error)
+            raise
+        if not run.finished:
+            run.completed(token, output)
+        return None
+
+
+def host_class(node: Node) -> type[NodeHost]:
+    """A host class for ``node``: sync or async like its ``process``, carrying the node class's
+    name and supervision attributes."""
+    node_class = type(node)
+    base = AsyncNodeHost if inspect.iscoroutinefunction(node.process) else SyncNodeHost
     namespace = {
         "__module__": node_class.__module__,
         "__qualname__": node_class.__qualname__,
         "supervisor_strategy": node_class.supervisor_strategy,
         "trap_exits": node_class.trap_exits,
     }
-    return cast(type[NodeHost], type(node_class.__name__, (NodeHost,), namespace))
+    return cast(type[NodeHost], type(node_class.__name__, (base,), namespace))

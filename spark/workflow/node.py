@@ -13,8 +13,9 @@ syndicate a run is given. Until then the actor helpers (``address``, ``tell``, .
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from spark.core.actor import Actor
 from spark.core.message import Message
@@ -27,6 +28,9 @@ from spark.workflow.edges import (
     make_condition,
 )
 from spark.workflow.expression import Expression
+
+if TYPE_CHECKING:
+    from spark.workflow.graph import Plan
 
 __all__ = ["Node", "connect_many"]
 
@@ -52,6 +56,7 @@ class Node(Actor):
     _wf_incoming: list[Edge] | None = None
     _wf_pending: list[PendingEdge] | None = None
     _wf_version: int = 0
+    _wf_plans: weakref.WeakSet[Plan] | None = None  # compiled workflows this node is part of
 
     def __init__(self, *, name: str | None = None) -> None:
         if name is not None:
@@ -117,7 +122,7 @@ class Node(Actor):
         if self._wf_pending is None:
             self._wf_pending = []
         self._wf_pending.append(pending)
-        self._wf_version += 1
+        self._changed()
         return pending
 
     @overload
@@ -156,12 +161,18 @@ class Node(Actor):
         if self._wf_outgoing is None:
             self._wf_outgoing = []
         self._wf_outgoing.append(edge)
-        self._wf_version += 1
+        self._changed()
         if target._wf_incoming is None:
             target._wf_incoming = []
         target._wf_incoming.append(edge)
-        target._wf_version += 1
+        target._changed()
         return edge
+
+    def _changed(self) -> None:
+        """The node's edges changed: workflows built from it are out of date."""
+        self._wf_version += 1
+        for plan in self._wf_plans or ():
+            plan.stale = True
 
     def _resolve(self, pending: PendingEdge) -> None:
         pending.resolved = True

@@ -64,9 +64,7 @@ class _Deployment:
             if cell is None:
                 try:
                     address = await system.create_actor_from_spec(
-                        ActorSpec(
-                            host_class(type(node)), (node,), supervisor_strategy=_NODE_SUPERVISION
-                        )
+                        ActorSpec(host_class(node), (node,), supervisor_strategy=_NODE_SUPERVISION)
                     )
                 except ActorAlreadyStartedError:
                     cell = running_cell(node)  # started meanwhile by another workflow
@@ -75,7 +73,8 @@ class _Deployment:
                 else:
                     self.owned.append(address)
                     cell = node._spark_cell
-                    assert cell is not None
+                    if cell is None:  # the host attaches the node before it starts
+                        raise WorkflowError(f"node {step.name!r} was started but not attached")
             if cell.kernel is not system:
                 raise WorkflowError(
                     f"node {step.name!r} already runs in syndicate {cell.kernel.syndicate_id}, not"
@@ -151,9 +150,9 @@ class Workflow:
         return tuple(step.name for step in self._plan.steps)
 
     @property
-    def initial_state(self) -> Mapping[str, Any]:
-        """The read-only template each run's state is copied from."""
-        return self._initial_state
+    def initial_state(self) -> dict[str, Any]:
+        """A copy of the template each run's state is copied from."""
+        return fresh_state(self._initial_state)
 
     @property
     def system(self) -> Syndicate | None:
@@ -292,7 +291,7 @@ class Workflow:
         ):
             deployment = await self._deploy(system)
         plan = self._plan
-        if plan.versions != tuple(step.node._wf_version for step in plan.steps):
+        if plan.stale:
             raise WorkflowError(
                 f"the edges of {', '.join(map(repr, plan.changed_nodes()))} changed after this"
                 " Workflow was created; create a new Workflow for the new graph"
@@ -312,16 +311,19 @@ class Workflow:
         succeeded = False
         try:
             run.begin(data)
-            try:
-                async with asyncio.timeout(timeout) as scope:
-                    await run.future
-            except TimeoutError:
-                if not scope.expired():
-                    raise
-                raise WorkflowError(
-                    f"workflow run {run.run_id} did not finish within {timeout:g} s:"
-                    f" {run.describe_pending()}"
-                ) from None
+            if timeout is None:
+                await run.future
+            else:
+                try:
+                    async with asyncio.timeout(timeout) as scope:
+                        await run.future
+                except TimeoutError:
+                    if not scope.expired():
+                        raise
+                    raise WorkflowError(
+                        f"workflow run {run.run_id} did not finish within {timeout:g} s:"
+                        f" {run.describe_pending()}"
+                    ) from None
             succeeded = True
             return run
         finally:

@@ -87,3 +87,36 @@ async def test_diagnostics_show_the_node_class(system: Syndicate) -> None:
     await Workflow(start=node).start(system)
     classes = [actor.actor_class for actor in system.diagnostics().actors]
     assert "Tag" in classes
+
+
+class SyncHooks(Node):
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[str] = []
+
+    def pre_start(self) -> None:
+        self.events.append("pre_start")
+
+    def post_stop(self) -> None:
+        self.events.append("post_stop")
+
+    def process(self, message: Message) -> Any:
+        return (self.address, message.content)
+
+
+class AsyncHooks(SyncHooks):
+    async def process(self, message: Message) -> Any:
+        return (self.address, message.content)
+
+
+@pytest.mark.parametrize("node_class", [SyncHooks, AsyncHooks])
+async def test_sync_and_async_nodes_get_helpers_and_hooks(
+    system: Syndicate, node_class: type[SyncHooks]
+) -> None:
+    node = node_class()
+    workflow = Workflow(start=node)
+    address, content = await workflow.run("x", system=system)
+    assert (address, content) == (node.address, "x")
+    assert await system.ask("plain", node.address) == (node.address, "plain")
+    await workflow.shutdown()
+    assert node.events == ["pre_start", "post_stop"]
