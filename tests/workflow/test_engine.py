@@ -6,6 +6,8 @@ import asyncio
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spark import Syndicate
 from spark.core.message import Message
@@ -274,3 +276,63 @@ async def test_each_branch_gets_the_same_output_object(system: Syndicate) -> Non
     split >> [Identity(name="a"), Identity(name="b")] >> merge
     left, right = await Workflow(start=split).run(None, system=system)
     assert left is right
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data())
+def test_fan_in_order_is_branch_order_for_any_priorities_and_finish_order(
+    data: st.DataObject,
+) -> None:
+    width = data.draw(st.integers(2, 6), label="width")
+    priorities = data.draw(st.lists(st.integers(-2, 2), min_size=width, max_size=width))
+    finish_order = data.draw(st.permutations(range(width)), label="finish order")
+
+    async def scenario() -> None:
+        finished: list[str] = []
+        split, merge = Identity(name="split"), Identity(name="merge")
+        workers = [Gated(f"w{index}", finished) for index in range(width)]
+        for worker, priority in zip(workers, priorities, strict=True):
+            split.goto(worker, priority=priority)
+        workers >> merge
+        expected = [
+            f"w{index}:x" for index in sorted(range(width), key=lambda index: -priorities[index])
+        ]
+        async with Syndicate("property") as system:
+            workflow = Workflow(start=split)
+            run = asyncio.create_task(workflow.run("x", system=system, timeout=5))
+            await wait_until(lambda: workflow.statistics().active_runs == 1)
+            for index in finish_order:
+                workers[index].gate.set()
+            assert await run == expected
+            assert workflow.statistics().waiting_branches == 0
+
+    asyncio.run(scenario())
+
+
+async def test_cancelling_run_ends_the_run_and_frees_its_buffers(system: Syndicate) -> None:
+    finished: list[str] = []
+    split, merge = Identity(name="split"), Identity(name="merge")
+    held = Gated("held", finished)
+    split >> [Tag("quick"), held] >> merge
+    workflow = Workflow(start=split)
+    await workflow.start(system)
+    run = asyncio.create_task(workflow.run("x"))
+    await wait_until(lambda: workflow.statistics().waiting_branches == 1)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    statistics = workflow.statistics()
+    assert (statistics.active_runs, statistics.waiting_branches) == (0, 0)
+    assert statistics.runs_failed == 1
+    held.gate.set()
+    await wait_until(lambda: finished == ["held"])
+    assert await workflow.run("y") == ["y-quick", "held:y"]
+
+
+async def test_timeout_of_a_linear_run_names_the_running_node(system: Syndicate) -> None:
+    stuck = Gated("stuck", [])
+    start = Identity(name="start")
+    start >> stuck
+    with pytest.raises(WorkflowError, match="still running or queued: 'stuck'"):
+        await Workflow(start=start).run("x", system=system, timeout=0.05)
+    stuck.gate.set()
