@@ -9,6 +9,7 @@ results in branch order. Runs are sequential (one in flight) and, in the ``(100 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from typing import Any
 
@@ -140,7 +141,7 @@ class Collect(Node):
 
 def _linear_workflow() -> Workflow:
     steps = [AddOne(name=f"step{number}") for number in range(1, 6)]
-    for current, following in zip(steps, steps[1:], strict=False):
+    for current, following in itertools.pairwise(steps):
         current >> following
     return Workflow(start=steps[0])
 
@@ -165,7 +166,9 @@ async def _workflow_runs(workflow: Workflow, system: Syndicate, runs: int, batch
 # -- scenarios -------------------------------------------------------------------------------
 
 
-@scenario("workflow linear 5 nodes", impl="5 actors chained with tell", unit="runs/s", baseline=True)
+@scenario(
+    "workflow linear 5 nodes", impl="5 actors chained with tell", unit="runs/s", baseline=True
+)
 async def linear_actors() -> float:
     async with Syndicate("bench") as system:
         return await _actor_runs(await _chain(system), system, LINEAR_RUNS, 1)
@@ -205,9 +208,7 @@ async def linear_workflow_batched() -> float:
         return await _workflow_runs(_linear_workflow(), system, LINEAR_RUNS, BATCH)
 
 
-@scenario(
-    "workflow 1->4->1 (100 conc)", impl="6 actors with tell", unit="runs/s", baseline=True
-)
+@scenario("workflow 1->4->1 (100 conc)", impl="6 actors with tell", unit="runs/s", baseline=True)
 async def fan_actors_batched() -> float:
     async with Syndicate("bench") as system:
         return await _actor_runs(await _fan(system), system, FANOUT_RUNS, BATCH)
