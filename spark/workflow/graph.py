@@ -179,7 +179,7 @@ def _names(nodes: list[Node]) -> list[str]:
         if node._wf_name:
             names.append(node._wf_name)
             continue
-        base = type(node).__qualname__
+        base = type(node).__name__
         name, counter = base, 1
         while name in taken:
             counter += 1

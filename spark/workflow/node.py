@@ -71,7 +71,7 @@ class Node(Actor):
     @property
     def name(self) -> str:
         """Label used in errors, results and diagnostics (default: the class name)."""
-        return self._wf_name or type(self).__qualname__
+        return self._wf_name or type(self).__name__
 
     @name.setter
     def name(self, value: str) -> None:

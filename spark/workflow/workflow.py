@@ -66,10 +66,12 @@ class _Deployment:
                     address = await system.create_actor_from_spec(
                         ActorSpec(host_class(node), (node,), supervisor_strategy=_NODE_SUPERVISION)
                     )
-                except ActorAlreadyStartedError:
+                except ActorAlreadyStartedError as error:
                     cell = running_cell(node)  # started meanwhile by another workflow
                     if cell is None:
-                        raise
+                        raise self._start_failed(step.name, error) from error
+                except Exception as error:
+                    raise self._start_failed(step.name, error) from error
                 else:
                     self.owned.append(address)
                     cell = node._spark_cell
@@ -83,6 +85,12 @@ class _Deployment:
                 )
             self.cells.append(cell)
 
+    def _start_failed(self, name: str, error: Exception) -> WorkflowError:
+        return WorkflowError(
+            f"starting node {name!r} in syndicate {self.system.syndicate_id} failed: {error!r};"
+            " the nodes started before it were stopped again"
+        )
+
     async def stop(self, reason: str) -> None:
         for address in reversed(self.owned):
             await self.system.stop(address, reason)
@@ -91,8 +99,11 @@ class _Deployment:
     async def wait(self) -> None:
         if not self.ready:
             await asyncio.shield(self.waiter)
-        if self.error is not None:
-            raise WorkflowError("starting the workflow's nodes failed") from self.error
+        error = self.error
+        if error is not None:
+            if isinstance(error, WorkflowError):
+                raise error
+            raise WorkflowError(f"starting the workflow's nodes failed: {error!r}") from error
 
 
 class Workflow:

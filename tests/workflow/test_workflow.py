@@ -200,12 +200,31 @@ async def test_a_node_failing_to_start_leaves_nothing_running(system: Syndicate)
     first = Tag("first")
     first >> BadStart()
     workflow = Workflow(start=first)
-    with pytest.raises(RuntimeError, match="cannot start"):
+    with pytest.raises(WorkflowError, match="starting node 'BadStart'") as caught:
         await workflow.run("x", system=system)
+    assert isinstance(caught.value.__cause__, RuntimeError)
+    assert "cannot start" in str(caught.value.__cause__)
     assert system.diagnostics().actor_count == 0
     assert workflow.system is None
-    with pytest.raises(RuntimeError, match="cannot start"):
+    with pytest.raises(WorkflowError, match="cannot start"):
         await workflow.run("x", system=system)  # tried afresh, not a stale half-start
+
+
+async def test_concurrent_runs_all_see_a_start_failure(system: Syndicate) -> None:
+    class BadStart(Node):
+        async def pre_start(self) -> None:
+            await asyncio.sleep(0)
+            raise RuntimeError("cannot start")
+
+        def process(self, message: Message) -> Any:
+            return message.content
+
+    workflow = Workflow(start=BadStart())
+    results = await asyncio.gather(
+        *(workflow.run(n, system=system) for n in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(result, WorkflowError) for result in results)
+    assert all("cannot start" in str(result) for result in results)
 
 
 async def test_run_returns_none_output_and_repr(system: Syndicate) -> None:
