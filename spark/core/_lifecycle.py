@@ -264,6 +264,7 @@ async def restart_now(cell: ActorCell, request: RestartRequest) -> None:
         actor = cell.spec.instantiate()
         cell.attach(actor)
         await actor._spark_before_start()
+        cell.extended = actor
         result = actor.pre_start()
         if inspect.isawaitable(result):
             await result
@@ -406,7 +407,10 @@ async def stop_now(cell: ActorCell, reason: str, code: int) -> None:
     actor = cell.actor
     if actor is not None and cell.started_ok:
         await call_hook(cell, "post_stop", actor.post_stop)
-        await call_hook(cell, "_spark_after_stop", actor._spark_after_stop)
+    extended = cell.extended
+    if extended is not None:
+        cell.extended = None
+        await call_hook(cell, "_spark_after_stop", extended._spark_after_stop)
     finalize(cell, reason, code)
 
 
@@ -476,6 +480,12 @@ def finalize(cell: ActorCell, reason: str, code: int, *, notify_parent: bool = T
                 other.links.discard(cell)
             other.post_control(LinkExit(address, reason, code))
         cell.links = None
+    extended = cell.extended
+    if extended is not None:
+        # Killed, or failed to start after its extension started: release what the
+        # extension holds (a persistence id, ...) even though no orderly stop ran.
+        cell.extended = None
+        kernel._spawn(call_hook(cell, "_spark_after_stop", extended._spark_after_stop))
     cell.detach()
     kernel.bus.emit(
         "actor_stopped",

@@ -51,6 +51,7 @@ class ActorCell:
         "escalated_children",
         "exit_code",
         "exit_reason",
+        "extended",
         "failures",
         "handler",
         "handler_is_async",
@@ -98,6 +99,8 @@ class ActorCell:
         self.handler: Any = None
         self.handler_is_async = False
         self.started_ok = False
+        # The instance whose _spark_before_start completed and whose _spark_after_stop is due.
+        self.extended: Actor | None = None
         self.incarnation = 0
         self.current: Envelope | None = None
         self.inflight: dict[asyncio.Task[None], Envelope] | None = None

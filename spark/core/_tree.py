@@ -150,6 +150,7 @@ class TreeKernel(Kernel):
             cell.add_name(name)
         try:
             await actor._spark_before_start()
+            cell.extended = actor
             result = actor.pre_start()
             if inspect.isawaitable(result):
                 await result

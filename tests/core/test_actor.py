@@ -382,3 +382,34 @@ async def test_a_child_can_stop_its_parent_without_deadlock(system: Syndicate) -
     assert notice.content.actor == parent
     assert notice.content.exit_code == 0
     assert system.diagnostics().actor_count == 0
+
+
+async def test_extension_hooks_are_paired_even_when_start_fails_or_the_actor_is_killed() -> None:
+    calls: list[str] = []
+
+    class Extended(Actor):
+        def __init__(self, fail_start: bool = False) -> None:
+            self.fail_start = fail_start
+
+        async def _spark_before_start(self) -> None:
+            calls.append("before")
+
+        async def _spark_after_stop(self) -> None:
+            calls.append("after")
+
+        def pre_start(self) -> None:
+            if self.fail_start:
+                raise RuntimeError("no")
+
+        async def process(self, message: Message) -> None:
+            await asyncio.Event().wait()
+
+    async with Syndicate(stop_timeout=0.05) as system:
+        with pytest.raises(RuntimeError):
+            await system.create_actor(Extended, True)
+        await wait_until(lambda: calls == ["before", "after"])
+        stuck = await system.create_actor(Extended)
+        await system.tell("hang", stuck)
+        await wait_until(lambda: system.diagnostics().actor(stuck).busy)
+        await system.stop(stuck)  # times out and kills
+        await wait_until(lambda: calls == ["before", "after", "before", "after"])
