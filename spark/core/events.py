@@ -169,6 +169,12 @@ class EventBus:
             self._spawn(self._await_subscriber(subscription, result))
 
     async def _await_subscriber(self, subscription: _Subscription, awaitable: Any) -> None:
+        if not subscription.active:
+            # Unsubscribed (or failed) after this event was handed to it: do not run it.
+            close = getattr(awaitable, "close", None)
+            if close is not None:
+                close()
+            return
         try:
             await awaitable
         except Exception as exc:
