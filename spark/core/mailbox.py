@@ -8,6 +8,7 @@ Lanes are allocated lazily and released when an actor goes idle, so an idle acto
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,9 +70,16 @@ class MailboxPolicy:
                     "MailboxPolicy.block_timeout only applies to overflow='block'"
                     f" (got overflow={self.overflow!r})"
                 )
-            if self.block_timeout < 0:
+            timeout = self.block_timeout
+            if (
+                not isinstance(timeout, int | float)
+                or isinstance(timeout, bool)
+                or math.isnan(timeout)
+                or timeout < 0
+            ):
                 raise InvalidActorSpecError(
-                    f"MailboxPolicy.block_timeout must be >= 0, got {self.block_timeout}"
+                    "MailboxPolicy.block_timeout must be a number of seconds >= 0 (or None to"
+                    f" wait as long as it takes), got {timeout!r}"
                 )
 
     @classmethod
