@@ -389,3 +389,18 @@ async def test_waking_hands_out_every_free_slot() -> None:
     mailbox.release_all_waiters()
     assert await waiters[2] is True
     assert mailbox.reserved == 0
+
+
+async def test_a_slot_freed_by_a_cancelled_ask_goes_to_a_blocked_sender(system: Syndicate) -> None:
+    held = await held_actor(system, MailboxPolicy(max_size=1, overflow="block"))
+    asking = asyncio.create_task(system.ask("cancel me", held.address, timeout=None))
+    await wait_until(lambda: system.diagnostics().actor(held.address).mailbox_depth == 1)
+    blocked = asyncio.create_task(system.tell("blocked", held.address))
+    await wait_until(lambda: system.diagnostics().actor(held.address).blocked_senders == 1)
+    asking.cancel()  # the queued ask is withdrawn: no dequeue frees its slot
+    with pytest.raises(asyncio.CancelledError):
+        await asking
+    held.release.set()
+    assert (await blocked).success
+    await wait_until(lambda: held.seen == ["hold", "blocked"])
+    assert reasons(system) == ["ask cancelled"]
