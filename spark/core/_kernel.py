@@ -266,16 +266,22 @@ class Kernel:
         if not cell.accepting:
             return self._undeliverable(envelope, "actor stopped")
         mailbox = cell.mailbox
-        if mailbox.checked:
-            refused = self._admit(cell, envelope, sender_cell)
-            if refused is not None:
-                return refused
-        else:
-            user = mailbox.user
+        user = mailbox.user
+        if not mailbox.checked:
             if user is None:
                 mailbox.append_user(envelope)
             else:
                 user.append(envelope)
+        elif (
+            user is not None
+            and mailbox.gate is None
+            and len(user) + mailbox.reserved < mailbox.max_size  # type: ignore[operator]
+        ):
+            user.append(envelope)  # bounded, ungated, not full: no call on this path either
+        else:
+            refused = self._admit(cell, envelope, sender_cell)
+            if refused is not None:
+                return refused
         if cell.task is None and cell.state == RUNNING:
             cell.schedule()
         if self.trace_messages:
