@@ -86,8 +86,10 @@ class EventBus:
 
     A subscriber is called synchronously with each matching event. If it returns an awaitable,
     the awaitable is handed to ``spawn`` (the syndicate runs it as an owned task). A subscriber
-    that raises is unsubscribed, logged and reported as a ``subscriber_failed`` event; it never
-    breaks the code that emitted the event.
+    that raises is unsubscribed, logged and reported as a ``subscriber_failed`` event (after the
+    other subscribers got the event that caused it); it never breaks the code that emitted the
+    event. With no subscriber, an event costs one small allocation and a ring append; the runtime
+    emits none per message unless tracing is on.
     """
 
     def __init__(
