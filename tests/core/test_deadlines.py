@@ -110,6 +110,16 @@ async def test_expired_while_queued_is_dead_lettered_not_processed(system: Syndi
     assert system.dead_letters[0].envelope.content == "stale"
 
 
+async def test_deadline_passed_while_queued_is_dead_lettered(system: Syndicate) -> None:
+    held = await held_actor(system)
+    soon = datetime.now(UTC) + timedelta(seconds=0.02)
+    assert (await system.tell("stale", held.address, deadline=soon)).success
+    await _time_passes(0.03)
+    held.release.set()
+    await wait_until(lambda: reasons(system) == ["message expired"])
+    assert held.seen == ["hold"]
+
+
 async def test_expired_while_queued_for_a_concurrent_actor(system: Syndicate) -> None:
     release = asyncio.Event()
     seen: list[Any] = []

@@ -7,6 +7,8 @@ from collections import deque
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spark import (
     Actor,
@@ -404,3 +406,77 @@ async def test_a_slot_freed_by_a_cancelled_ask_goes_to_a_blocked_sender(system: 
     assert (await blocked).success
     await wait_until(lambda: held.seen == ["hold", "blocked"])
     assert reasons(system) == ["ask cancelled"]
+
+
+# -- a model of the non-blocking policies ----------------------------------------------------
+
+
+class Stepper(Actor):
+    """Processes one message per permit, so the test decides when the mailbox drains."""
+
+    def __init__(self, permits: asyncio.Semaphore, processed: list[int]) -> None:
+        self.permits = permits
+        self.processed = processed
+
+    async def process(self, message: Message) -> None:
+        await self.permits.acquire()
+        self.processed.append(message.content)
+
+
+async def _settle() -> None:
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+async def _run_model(policy: str, max_size: int, operations: list[str]) -> None:
+    async with Syndicate("model", stop_timeout=0.05) as system:
+        permits = asyncio.Semaphore(0)
+        processed: list[int] = []
+        spec = ActorSpec(
+            Stepper, (permits, processed), mailbox_policy=MailboxPolicy(max_size, policy)
+        )
+        address = await system.create_actor_from_spec(spec)
+        queue: list[int] = []
+        in_flight: list[int] = []
+        expected_processed: list[int] = []
+        expected_dead: list[int] = []
+        sent = 0
+        for operation in operations:
+            if operation == "send":
+                result = await system.tell(sent, address)
+                if len(queue) >= max_size:
+                    if policy == "drop_oldest":
+                        expected_dead.append(queue.pop(0))
+                        queue.append(sent)
+                    else:
+                        expected_dead.append(sent)
+                    assert result.success == (policy in ("drop_newest", "drop_oldest"))
+                else:
+                    queue.append(sent)
+                    assert result.reason == "delivered"
+                sent += 1
+            elif in_flight:
+                expected_processed.append(in_flight.pop())
+                permits.release()
+            await _settle()
+            if not in_flight and queue:
+                in_flight.append(queue.pop(0))
+            entry = system.diagnostics().actor(address)
+            assert entry.mailbox_depth == len(queue) <= max_size
+            assert processed == expected_processed
+            assert [letter.envelope.content for letter in system.dead_letters] == expected_dead
+        assert sent == len(processed) + len(expected_dead) + len(queue) + len(in_flight)
+        for _ in range(len(queue) + len(in_flight)):
+            permits.release()  # let the actor finish so the shutdown is quick
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    policy=st.sampled_from(["reject", "drop_newest", "drop_oldest", "dead_letter"]),
+    max_size=st.integers(min_value=1, max_value=4),
+    operations=st.lists(st.sampled_from(["send", "send", "drain"]), max_size=25),
+)
+def test_bounded_mailboxes_follow_the_model(
+    policy: str, max_size: int, operations: list[str]
+) -> None:
+    asyncio.run(_run_model(policy, max_size, operations))
