@@ -337,6 +337,9 @@ class ActorCell:
                     return
                 user = mailbox.user
                 if not user or len(inflight) >= self.max_concurrency:
+                    if mailbox.space_waiters:
+                        # Slots freed without a dequeue (a cancelled ask) reach blocked senders.
+                        mailbox.wake_space_waiter()
                     # Finished handlers restart the loop when work is waiting.
                     return
                 envelope = user.popleft()

@@ -24,7 +24,7 @@ from spark.core.identity import Envelope
 from spark.core.mailbox import Mailbox
 from spark.core.message import Message
 from tests.conftest import wait_until
-from tests.core._delivery_helpers import held_actor, kinds, reasons
+from tests.core._delivery_helpers import Holder, held_actor, kinds, reasons
 
 # -- the policy value ------------------------------------------------------------------------
 
@@ -155,6 +155,28 @@ async def test_block_waits_for_space_in_fifo_order(system: Syndicate) -> None:
     await wait_until(lambda: held.seen == ["hold", "queued", "b1", "b2", "b3"])
     assert system.dead_letters == ()
     assert "mailbox_overflow" in kinds(system)
+
+
+async def test_block_mailbox_of_a_concurrent_actor(system: Syndicate) -> None:
+    release = asyncio.Event()
+    seen: list[Any] = []
+    spec = ActorSpec(
+        Holder,
+        (release, seen),
+        stateless=True,
+        max_concurrency=2,
+        mailbox_policy=MailboxPolicy(max_size=1, overflow="block"),
+    )
+    address = await system.create_actor_from_spec(spec)
+    await system.tell("hold", address)
+    await system.tell("hold", address)
+    await wait_until(lambda: seen == ["hold", "hold"])
+    await system.tell("queued", address)
+    senders = [asyncio.create_task(system.tell(value, address)) for value in ("b1", "b2")]
+    await wait_until(lambda: system.diagnostics().actor(address).blocked_senders == 2)
+    release.set()
+    assert all(result.success for result in await asyncio.gather(*senders))
+    await wait_until(lambda: seen[2:] == ["queued", "b1", "b2"])
 
 
 async def test_block_with_timeout_then_rejects(system: Syndicate) -> None:
