@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from spark.core.exceptions import (
     ActorDeadlockError,
     ActorNotFound,
     ActorTimeout,
+    MailboxFull,
     MessageDeliveryError,
     SyndicateError,
 )
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
 __all__ = ["DELIVERED", "Kernel"]
 
 DELIVERED: Final = DeliveryResult(True, "delivered")
+#: ``drop_newest``: the send "succeeded" but the message went to dead letters.
+DROPPED_NEWEST: Final = DeliveryResult(True, "dropped newest")
 # Internal marker: the target's "block" mailbox is full; the caller must await space.
 _MUST_BLOCK: Final = DeliveryResult(False, "mailbox full (blocking)")
 
@@ -83,9 +87,9 @@ class Kernel:
         self._slots: dict[int, AskSlot | StreamSlot] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._results: dict[str, DeliveryResult] = {}
-        self.office = DeadLetterOffice(dead_letter_capacity, logger)
+        self.office = DeadLetterOffice(dead_letter_capacity, logger, schedule=self._call_later)
         self.bus = EventBus(syndicate_id, event_capacity, logger, self._spawn)
-        self.inbox = Inbox(ActorAddress(syndicate_id, 0), inbox_capacity)
+        self.inbox = self._new_inbox(ActorAddress(syndicate_id, 0))
         self._inboxes[0] = self.inbox
         self.started_at = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -102,8 +106,19 @@ class Kernel:
     def _result(self, reason: str) -> DeliveryResult:
         result = self._results.get(reason)
         if result is None:
-            result = self._results[reason] = DeliveryResult(False, reason)
+            result = DeliveryResult(False, reason)
+            if len(self._results) < 256:  # refusal texts of extensions may vary: stay bounded
+                self._results[reason] = result
         return result
+
+    def _call_later(self, delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle | None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return None
+        return loop.call_later(delay, callback)
+
+    def _new_inbox(self, address: ActorAddress) -> Inbox:
+        return Inbox(address, self.inbox_capacity, self.clock, self._dead_letter)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run ``coro`` as a task owned (and, at shutdown, cancelled) by the syndicate."""
@@ -134,9 +149,17 @@ class Kernel:
         absolute: float | None = None
         if ttl is not None:
             if deadline is not None:
-                raise ValueError("give ttl= or deadline=, not both")
-            if not isinstance(ttl, int | float) or isinstance(ttl, bool):
-                raise ValueError(f"ttl must be a number of seconds, got {ttl!r}")
+                raise ValueError(
+                    "give ttl= (seconds) or deadline= (an aware datetime), not both: they are two"
+                    " ways to say the same thing"
+                )
+            if (
+                not isinstance(ttl, int | float)
+                or isinstance(ttl, bool)
+                or math.isnan(ttl)
+                or ttl < 0
+            ):
+                raise ValueError(f"ttl must be a number of seconds >= 0, got {ttl!r}")
             absolute = self.clock() + ttl
         elif deadline is not None:
             if not isinstance(deadline, datetime):
@@ -182,13 +205,19 @@ class Kernel:
             None if headers is None else dict(headers),
             state,
         )
-        if ttl is not None or deadline is not None or cell is not None:
+        if ttl is not None or deadline is not None:
             envelope.deadline = self._deadline_for(ttl, deadline, cell)
+        elif cell is not None:
+            current = cell.current
+            if current is not None:
+                envelope.deadline = current.deadline  # inherited from the message being handled
+            elif cell.inflight:
+                envelope.deadline = cell.current_deadline()
         if not self._sending:
             return self._closed(envelope)
         result = self._route(envelope, target, cell)
         if result is _MUST_BLOCK:
-            return await self._deliver_blocking(envelope, cell)
+            return await self._deliver_blocking(envelope)
         return result
 
     def _closed(self, envelope: Envelope) -> DeliveryResult:
@@ -239,16 +268,22 @@ class Kernel:
         if not cell.accepting:
             return self._undeliverable(envelope, "actor stopped")
         mailbox = cell.mailbox
-        if mailbox.checked:
-            refused = self._admit(cell, envelope, sender_cell)
-            if refused is not None:
-                return refused
-        else:
-            user = mailbox.user
+        user = mailbox.user
+        if not mailbox.checked:
             if user is None:
                 mailbox.append_user(envelope)
             else:
                 user.append(envelope)
+        elif (
+            user is not None
+            and mailbox.gate is None
+            and len(user) + mailbox.reserved < mailbox.max_size  # type: ignore[operator]
+        ):
+            user.append(envelope)  # bounded, ungated, not full: no call on this path either
+        else:
+            refused = self._admit(cell, envelope, sender_cell)
+            if refused is not None:
+                return refused
         if cell.task is None and cell.state == RUNNING:
             cell.schedule()
         if self.trace_messages:
@@ -265,19 +300,22 @@ class Kernel:
             refusal = gate(envelope)
             if refusal is not None:
                 return self._undeliverable(envelope, refusal)
+        max_size = mailbox.max_size
         user = mailbox.user
         if user is None:
+            if max_size is not None and mailbox.reserved >= max_size:
+                return self._overflow(cell, envelope, sender_cell)
             mailbox.append_user(envelope)
             return None
-        if mailbox.max_size is not None and len(user) >= mailbox.max_size:
-            result = self._overflow(cell, envelope, sender_cell)
-            return None if result is DELIVERED else result
+        if max_size is not None and len(user) + mailbox.reserved >= max_size:
+            return self._overflow(cell, envelope, sender_cell)
         user.append(envelope)
         return None
 
     def _overflow(
         self, cell: ActorCell, envelope: Envelope, sender_cell: ActorCell | None
-    ) -> DeliveryResult:
+    ) -> DeliveryResult | None:
+        """The user lane is full: apply the policy. ``None`` means the message was enqueued."""
         mailbox = cell.mailbox
         policy = mailbox.overflow
         self.bus.emit(
@@ -285,45 +323,60 @@ class Kernel:
             cell.address,
             envelope.id,
             policy,
-            {"max_size": mailbox.max_size},
+            {"max_size": mailbox.max_size, "depth": mailbox.depth()},
         )
-        if policy == "reject" or (policy == "block" and sender_cell is cell):
+        if policy == "reject":
             return self._undeliverable(envelope, "mailbox full")
         if policy == "drop_newest":
             self._dead_letter(envelope, "dropped newest")
-            return DeliveryResult(True, "dropped newest")
+            return DROPPED_NEWEST
         if policy == "drop_oldest":
-            assert mailbox.user is not None
-            self._dead_letter(mailbox.user.popleft(), "dropped oldest")
-            mailbox.user.append(envelope)
-            return DELIVERED
+            user = mailbox.user
+            assert user  # full, and nothing is reserved outside the block policy
+            self._dead_letter(user.popleft(), "dropped oldest")
+            user.append(envelope)
+            return None
         if policy == "dead_letter":
             return self._undeliverable(envelope, "mailbox full (dead-lettered)")
+        if _sending_to_itself(cell, sender_cell):
+            # Waiting for our own mailbox to drain would wait forever: reject instead.
+            return self._undeliverable(envelope, "mailbox full")
         return _MUST_BLOCK
 
     async def _deliver_blocking(
-        self, envelope: Envelope, sender_cell: ActorCell | None
+        self, envelope: Envelope, limit: float | None = None
     ) -> DeliveryResult:
-        cell = self._cells.get(envelope.target.actor_id) if envelope.target else None
+        """``block`` policy: wait (FIFO) for a slot, at most ``block_timeout`` (and ``limit``,
+        and until the message's deadline), then behave like ``reject``."""
+        target = envelope.target
+        cell = None if target is None else self._cells.get(target.actor_id)
         if cell is None:
-            return self._undeliverable(envelope, "target not found")
+            return self._undeliverable(envelope, "actor stopped")
         mailbox = cell.mailbox
-        limit = mailbox.block_timeout
-        give_up = None if limit is None else self.clock() + limit
-        while True:
-            remaining = None if give_up is None else max(give_up - self.clock(), 0.0)
-            got_space = await mailbox.wait_for_space(remaining)
-            if not cell.accepting or self._state != OPEN:
-                return self._undeliverable(
-                    envelope, "actor stopped" if self._state == OPEN else "system is shut down"
-                )
-            if mailbox.has_space():
-                mailbox.append_user(envelope)
-                if cell.task is None and cell.state == RUNNING:
-                    cell.schedule()
-                return DELIVERED
-            if not got_space:
-                return self._undeliverable(envelope, "mailbox full")
+        now = self.clock()
+        give_up = None if mailbox.block_timeout is None else now + mailbox.block_timeout
+        if limit is not None and (give_up is None or now + limit < give_up):
+            give_up = now + limit
+        expires = envelope.deadline
+        expiry_binds = expires is not None and (give_up is None or expires <= give_up)
+        stop_at = expires if expiry_binds else give_up
+        remaining = None if stop_at is None else max(stop_at - self.clock(), 0.0)
+        got_slot = await mailbox.wait_for_space(remaining)
+        if self._state != OPEN:
+            return self._undeliverable(envelope, "system is shut down")
+        if not cell.accepting:
+            return self._undeliverable(envelope, "actor stopped")
+        if not got_slot:
+            return self._undeliverable(
+                envelope, "message expired" if expiry_binds else "mailbox full"
+            )
+        # A slot was handed to us (reserved): nobody could take it meanwhile.
+        mailbox.append_user(envelope)
+        if cell.task is None and cell.state == RUNNING:
+            cell.schedule()
+        if self.trace_messages:
+            self.bus.emit("message_enqueued", cell.address, envelope.id)
+        return DELIVERED
 
     def _undeliverable(self, envelope: Envelope, reason: str) -> DeliveryResult:
         self._dead_letter(envelope, reason)
@@ -373,7 +426,7 @@ class Kernel:
         result = self._route(envelope, sender, None)
         if result is _MUST_BLOCK:
             # A reply cannot wait inside the replier's run loop: hand the wait to a task.
-            self._spawn(self._deliver_blocking(envelope, None))
+            self._spawn(self._deliver_blocking(envelope))
             return DELIVERED
         return result
 
@@ -424,7 +477,7 @@ class Kernel:
             return self._closed(envelope)
         result = self._route(envelope, target, cell)
         if result is _MUST_BLOCK:
-            return await self._deliver_blocking(envelope, cell)
+            return await self._deliver_blocking(envelope)
         return result
 
     # -- asking --------------------------------------------------------------------------
@@ -505,16 +558,19 @@ class Kernel:
         slots[correlation_id] = slot
         result = self._route(envelope, target, cell)
         if result is _MUST_BLOCK:
+            # The ask's timeout also bounds the wait for mailbox space.
             try:
-                result = await self._deliver_blocking(envelope, cell)
+                result = await self._deliver_blocking(envelope, wait)
             except BaseException:
                 del slots[correlation_id]
                 raise
+            if wait is not None:
+                wait = max(wait - (self.clock() - now), 0.0)
         if not result.success:
             del slots[correlation_id]
             if future.done():
                 future.exception()  # consumed here; the caller gets the raise below
-            raise MessageDeliveryError(target, result.reason)
+            raise _delivery_error(target, result.reason)
         handle = None if wait is None else loop.call_later(wait, self._expire, slot, wait)
         if waited_on is not None:
             cell.waiting_on_add(waited_on)  # type: ignore[union-attr]
@@ -583,7 +639,7 @@ class Kernel:
             self.clock(),
             None if headers is None else dict(headers),
         )
-        envelope.deadline = self._deadline_for(ttl, deadline, cell)
+        expires = envelope.deadline = self._deadline_for(ttl, deadline, cell)
         if cell is not None:
             self._check_deadlock(cell, target)
         if not self._sending:
@@ -594,16 +650,23 @@ class Kernel:
         try:
             result = self._route(envelope, target, cell)
             if result is _MUST_BLOCK:
-                result = await self._deliver_blocking(envelope, cell)
+                result = await self._deliver_blocking(envelope, gap)
             if not result.success:
-                raise MessageDeliveryError(target, result.reason)
+                raise _delivery_error(target, result.reason)
             received = 0
             while max_replies is None or received < max_replies:
+                limit = gap
+                if expires is not None:
+                    # The stream never outlives the message's (possibly inherited) deadline.
+                    left = expires - self.clock()
+                    if left <= 0:
+                        return
+                    limit = left if limit is None else min(limit, left)
                 try:
-                    if gap is None:
+                    if limit is None:
                         item = await slot.queue.get()
                     else:
-                        async with asyncio.timeout(gap):
+                        async with asyncio.timeout(limit):
                             item = await slot.queue.get()
                 except TimeoutError:
                     return
@@ -655,6 +718,23 @@ class Kernel:
         self._inboxes.pop(inbox.address.actor_id, None)
         for envelope in inbox.close(reason):
             self._dead_letter(envelope, reason)
+
+
+def _sending_to_itself(cell: ActorCell, sender_cell: ActorCell | None) -> bool:
+    """Whether the send comes from ``cell``'s own handler (through any API, even
+    ``system.tell`` called inside ``process``): such a sender must never wait on ``cell``."""
+    if sender_cell is cell:
+        return True
+    task = asyncio.current_task()
+    if task is None:
+        return False
+    return task is cell.task or (cell.inflight is not None and task in cell.inflight)
+
+
+def _delivery_error(target: Target, reason: str) -> MessageDeliveryError:
+    if reason.startswith("mailbox full"):
+        return MailboxFull(target, reason)
+    return MessageDeliveryError(target, reason)
 
 
 def ActorAlreadyExistsError(name: str, current: ActorAddress) -> Exception:

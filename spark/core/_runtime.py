@@ -262,7 +262,13 @@ class ActorCell:
                     if lingered:
                         return
                     lingered = True
+                    if mailbox.space_waiters:
+                        # A queued message left without a dequeue (an ask was cancelled).
+                        mailbox.wake_space_waiter()
+                    # Idle time is not processing time (diagnostics' mean processing time).
+                    self.busy_time += clock() - started
                     await _yield_once()
+                    started = clock()
                     continue
                 lingered = False
                 envelope = user.popleft()
@@ -334,11 +340,18 @@ class ActorCell:
                     return
                 user = mailbox.user
                 if not user or len(inflight) >= self.max_concurrency:
+                    if mailbox.space_waiters:
+                        # Slots freed without a dequeue (a cancelled ask) reach blocked senders.
+                        mailbox.wake_space_waiter()
                     # Finished handlers restart the loop when work is waiting.
                     return
                 envelope = user.popleft()
                 if mailbox.space_waiters:
                     mailbox.wake_space_waiter()
+                deadline = envelope.deadline
+                if deadline is not None and deadline <= kernel.clock():
+                    kernel._dead_letter(envelope, "message expired")
+                    continue
                 task = kernel.loop.create_task(self.handle(envelope))
                 inflight[task] = envelope
                 task.add_done_callback(self._concurrent_done)

@@ -7,11 +7,17 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from spark.core.identity import ActorAddress, Envelope
 
-__all__ = ["DeadLetter", "DeadLetterOffice", "LateReply", "reason_category"]
+__all__ = [
+    "MAX_REASON_CATEGORIES",
+    "DeadLetter",
+    "DeadLetterOffice",
+    "LateReply",
+    "reason_category",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +46,22 @@ def reason_category(reason: str) -> str:
     return head
 
 
+#: Distinct reason categories counted individually; any further ones count as ``"other"``, so a
+#: refusal reason that embeds changing numbers cannot grow the table without bound.
+MAX_REASON_CATEGORIES: Final = 64
+
+#: ``schedule(delay, callback)`` runs ``callback`` after ``delay`` seconds and returns a handle
+#: with ``cancel()``, or ``None`` when it cannot schedule (no running loop).
+Schedule = Callable[[float, Callable[[], None]], Any]
+
+
 class DeadLetterOffice:
     """Keeps the most recent dead letters and late replies and counts all of them.
 
-    Logging is rate-limited: at most one WARNING summary per ``log_interval`` seconds, never one
-    line per message, so an overload cannot flood the log.
+    Logging is rate-limited: the first dead letter after a quiet period is logged at once as a
+    one-line WARNING summary; everything that follows within ``log_interval`` seconds is counted
+    and summarised in one more line when the interval ends (``schedule`` arranges that call), so
+    an overload produces one line per interval, never one per message.
     """
 
     def __init__(
@@ -54,6 +71,7 @@ class DeadLetterOffice:
         *,
         log_interval: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        schedule: Schedule | None = None,
     ) -> None:
         self._ring: deque[DeadLetter] = deque(maxlen=capacity)
         self._late: deque[LateReply] = deque(maxlen=capacity)
@@ -61,9 +79,11 @@ class DeadLetterOffice:
         self.late_total = 0
         self.by_reason: dict[str, int] = {}
         self._logger = logger
-        self._log_interval = log_interval
+        self.log_interval = log_interval
         self._clock = clock
+        self._schedule = schedule
         self._next_log = 0.0
+        self._pending: Any = None
         self._unlogged: dict[str, int] = {}
 
     @property
@@ -79,13 +99,34 @@ class DeadLetterOffice:
         self._ring.append(letter)
         self.total += 1
         key = reason_category(reason)
-        self.by_reason[key] = self.by_reason.get(key, 0) + 1
-        self._unlogged[key] = self._unlogged.get(key, 0) + 1
+        by_reason = self.by_reason
+        if key not in by_reason and len(by_reason) >= MAX_REASON_CATEGORIES:
+            key = "other"
+        by_reason[key] = by_reason.get(key, 0) + 1
+        unlogged = self._unlogged
+        unlogged[key] = unlogged.get(key, 0) + 1
+        if self._pending is not None:
+            return letter  # a summary line is already due at the end of this interval
         now = self._clock()
         if now >= self._next_log:
-            self._next_log = now + self._log_interval
+            self._next_log = now + self.log_interval
             self.flush_log()
+        elif self._schedule is not None:
+            self._pending = self._schedule(self._next_log - now, self._scheduled_flush)
         return letter
+
+    def _scheduled_flush(self) -> None:
+        self._pending = None
+        self._next_log = self._clock() + self.log_interval
+        self.flush_log()
+
+    def close(self) -> None:
+        """Log what is still unlogged and cancel the pending summary (at shutdown)."""
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            pending.cancel()
+        self.flush_log()
 
     def record_late(
         self, correlation_id: int, content: Any, sender: ActorAddress | None
@@ -98,9 +139,15 @@ class DeadLetterOffice:
     def flush_log(self) -> None:
         """Log (once) what was dead-lettered since the last summary line."""
         unlogged = self._unlogged
-        if not unlogged or not self._logger.isEnabledFor(logging.WARNING):
+        if not unlogged:
+            return
+        if not self._logger.isEnabledFor(logging.WARNING):
             unlogged.clear()
             return
         summary = ", ".join(f"{count} {reason}" for reason, count in sorted(unlogged.items()))
         unlogged.clear()
-        self._logger.warning("dead letters: %s (total %d)", summary, self.total)
+        self._logger.warning(
+            "dead letters: %s (total %d; see Syndicate.dead_letters and diagnostics())",
+            summary,
+            self.total,
+        )

@@ -6,7 +6,6 @@ counters they read are plain integers the run loop increments anyway).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,7 +25,15 @@ _STATE_NAMES = {STARTING: "starting", RUNNING: "running", STOPPING: "stopping", 
 
 @dataclass(frozen=True, slots=True)
 class ActorDiagnostics:
-    """One actor at the moment of the snapshot."""
+    """One actor at the moment of the snapshot.
+
+    ``mailbox_depth`` counts queued user messages (``control_depth`` the control lane),
+    ``oldest_queued_age`` is the age in seconds (since it was sent) of the oldest queued user
+    message, ``blocked_senders`` the senders waiting for space in a full ``block`` mailbox.
+    ``mean_processing_time`` is the run loop's busy time divided by the messages it handled
+    (processed + failed), in seconds; ``None`` before the first message and for actors with
+    ``max_concurrency > 1`` (their handlers overlap, so busy time is not measured).
+    """
 
     address: ActorAddress
     actor_class: str
@@ -37,6 +44,8 @@ class ActorDiagnostics:
     busy: bool
     mailbox_depth: int
     mailbox_capacity: int | None
+    overflow: str
+    blocked_senders: int
     control_depth: int
     oldest_queued_age: float | None
     processed: int
@@ -57,6 +66,8 @@ class ActorDiagnostics:
             "busy": self.busy,
             "mailbox_depth": self.mailbox_depth,
             "mailbox_capacity": self.mailbox_capacity,
+            "overflow": self.overflow,
+            "blocked_senders": self.blocked_senders,
             "control_depth": self.control_depth,
             "oldest_queued_age": self.oldest_queued_age,
             "processed": self.processed,
@@ -90,7 +101,13 @@ class PendingAsk:
 
 @dataclass(frozen=True, slots=True)
 class RuntimeDiagnostics:
-    """The whole syndicate at the moment of the snapshot."""
+    """The whole syndicate at the moment of the snapshot.
+
+    ``dead_letters_by_reason`` counts every dead letter since start by reason category (the
+    part of the reason before ``":"``); ``pending_asks`` lists who waits on whom and for how
+    long (the edges of a wait-for graph); ``to_dict()`` is JSON-serialisable and
+    ``format_status()`` renders it for humans.
+    """
 
     syndicate_id: str
     name: str | None
@@ -147,10 +164,16 @@ class RuntimeDiagnostics:
                 if entry.mean_processing_time is None
                 else f"{entry.mean_processing_time * 1e6:.1f}us"
             )
-            capacity = "" if entry.mailbox_capacity is None else f"/{entry.mailbox_capacity}"
+            capacity = (
+                ""
+                if entry.mailbox_capacity is None
+                else f"/{entry.mailbox_capacity} {entry.overflow}"
+            )
+            blocked = f" blocked_senders={entry.blocked_senders}" if entry.blocked_senders else ""
             lines.append(
                 f"  {entry.address} {entry.actor_class} [{entry.state}{', busy' if entry.busy else ''}]"
-                f" inc={entry.incarnation} queue={entry.mailbox_depth}{capacity} oldest={age}"
+                f" inc={entry.incarnation} queue={entry.mailbox_depth}{capacity}{blocked}"
+                f" oldest={age}"
                 f" processed={entry.processed} failures={entry.failures}"
                 f" restarts={entry.restarts} mean={mean}"
             )
@@ -164,6 +187,11 @@ def _actor_entry(cell: ActorCell, now: float) -> ActorDiagnostics:
     state = _STATE_NAMES[cell.state]
     if cell.state == RUNNING and cell.suspended:
         state = "suspended"
+    handled = cell.processed + cell.failures
+    mean = None
+    if handled and cell.max_concurrency == 1:
+        mean = cell.busy_time / handled
+    waiters = mailbox.space_waiters
     return ActorDiagnostics(
         address=cell.address,
         actor_class=type(cell.actor).__qualname__,
@@ -174,12 +202,14 @@ def _actor_entry(cell: ActorCell, now: float) -> ActorDiagnostics:
         busy=cell.current is not None or bool(cell.inflight),
         mailbox_depth=mailbox.depth(),
         mailbox_capacity=mailbox.max_size,
+        overflow=mailbox.overflow,
+        blocked_senders=0 if not waiters else sum(1 for w in waiters if not w.done()),
         control_depth=0 if mailbox.control is None else len(mailbox.control),
         oldest_queued_age=oldest,
         processed=cell.processed,
         failures=cell.failures,
         restarts=cell.restarts,
-        mean_processing_time=(cell.busy_time / cell.processed) if cell.processed else None,
+        mean_processing_time=mean,
         incarnation=cell.incarnation,
         timers=cell.timer_count(),
     )
@@ -201,7 +231,7 @@ def collect(kernel: TreeKernel) -> RuntimeDiagnostics:
     return RuntimeDiagnostics(
         syndicate_id=kernel.syndicate_id,
         name=kernel.name,
-        uptime=0.0 if not kernel.started_at else time.monotonic() - kernel.started_at,
+        uptime=0.0 if not kernel.started_at else now - kernel.started_at,
         actor_count=len(cells),
         dead_letter_count=kernel.office.total,
         dead_letters_by_reason=dict(kernel.office.by_reason),

@@ -86,8 +86,10 @@ class EventBus:
 
     A subscriber is called synchronously with each matching event. If it returns an awaitable,
     the awaitable is handed to ``spawn`` (the syndicate runs it as an owned task). A subscriber
-    that raises is unsubscribed, logged and reported as a ``subscriber_failed`` event; it never
-    breaks the code that emitted the event.
+    that raises is unsubscribed, logged and reported as a ``subscriber_failed`` event (after the
+    other subscribers got the event that caused it); it never breaks the code that emitted the
+    event. With no subscriber, an event costs one small allocation and a ring append; the runtime
+    emits none per message unless tracing is on.
     """
 
     def __init__(
@@ -154,21 +156,38 @@ class EventBus:
         self._ring.append(event)
         counts = self.counts
         counts[kind] = counts.get(kind, 0) + 1
+        failed: list[tuple[_Subscription, Exception]] | None = None
         for subscription in self._subscriptions:
             if subscription.active and (subscription.kinds is None or kind in subscription.kinds):
-                self._deliver(subscription, event)
+                error = self._deliver(subscription, event)
+                if error is not None:
+                    if failed is None:
+                        failed = []
+                    failed.append((subscription, error))
+        if failed is not None:
+            # Reported after every subscriber got this event, so none of them sees the
+            # subscriber_failed report before the event that caused it.
+            for subscription, error in failed:
+                self._report_failure(subscription, error)
         return event
 
-    def _deliver(self, subscription: _Subscription, event: RuntimeEvent) -> None:
+    def _deliver(self, subscription: _Subscription, event: RuntimeEvent) -> Exception | None:
         try:
             result = subscription.callback(event)
         except Exception as exc:
-            self._subscriber_failed(subscription, exc)
-            return
+            self._remove(subscription)
+            return exc
         if inspect.isawaitable(result):
             self._spawn(self._await_subscriber(subscription, result))
+        return None
 
     async def _await_subscriber(self, subscription: _Subscription, awaitable: Any) -> None:
+        if not subscription.active:
+            # Unsubscribed (or failed) after this event was handed to it: do not run it.
+            close = getattr(awaitable, "close", None)
+            if close is not None:
+                close()
+            return
         try:
             await awaitable
         except Exception as exc:
@@ -178,6 +197,9 @@ class EventBus:
         if not subscription.active:
             return
         self._remove(subscription)
+        self._report_failure(subscription, exc)
+
+    def _report_failure(self, subscription: _Subscription, exc: Exception) -> None:
         self._logger.error(
             "event subscriber %r raised %r; it has been unsubscribed", subscription.callback, exc
         )

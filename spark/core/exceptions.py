@@ -88,8 +88,9 @@ class ActorDeadlockError(SparkException):
     """An ask would wait on itself (directly or through a cycle of pending asks)."""
 
 
-class MailboxFull(SparkException):
-    """A bounded mailbox refused a message."""
+class MailboxFull(MessageDeliveryError):
+    """A bounded mailbox refused a message (``reject``, ``dead_letter``, or ``block`` after
+    ``block_timeout``). An ``ask`` raises it; it is a :class:`MessageDeliveryError`."""
 
 
 class SyndicateError(SparkException):

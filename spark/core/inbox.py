@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,13 +27,35 @@ __all__ = ["Endpoint", "Inbox"]
 
 
 class Inbox:
-    """A bounded FIFO of messages addressed to a non-actor, plus the readers waiting on it."""
+    """A bounded FIFO of messages addressed to a non-actor, plus the readers waiting on it.
 
-    __slots__ = ("_closed_reason", "_queue", "_waiters", "address", "capacity")
+    At ``capacity`` unread messages further sends fail with ``"inbox full"`` (an inbox never
+    blocks its senders: they may be actors). A message whose deadline passed while it waited is
+    not handed to the reader: ``discard(envelope, "message expired")`` gets it instead (the
+    syndicate dead-letters it).
+    """
 
-    def __init__(self, address: ActorAddress, capacity: int) -> None:
+    __slots__ = (
+        "_clock",
+        "_closed_reason",
+        "_discard",
+        "_queue",
+        "_waiters",
+        "address",
+        "capacity",
+    )
+
+    def __init__(
+        self,
+        address: ActorAddress,
+        capacity: int,
+        clock: Callable[[], float] | None = None,
+        discard: Callable[[Envelope, str], None] | None = None,
+    ) -> None:
         self.address = address
         self.capacity = capacity
+        self._clock = clock
+        self._discard = discard
         self._queue: deque[Envelope] = deque()
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._closed_reason: str | None = None
@@ -61,17 +83,24 @@ class Inbox:
         return None
 
     async def get(self, timeout: float | None) -> Message:
+        """The next unexpired message; ``ActorTimeout`` when none arrives within ``timeout``."""
         queue = self._queue
-        if not queue:
+        loop = asyncio.get_running_loop()
+        give_up = None if timeout is None else loop.time() + timeout
+        while True:
+            while queue:
+                envelope = queue.popleft()
+                if not self._expired(envelope):
+                    return envelope
             if self._closed_reason is not None:
                 raise SyndicateError(f"inbox {self.address} is closed: {self._closed_reason}")
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            waiter: asyncio.Future[None] = loop.create_future()
             self._waiters.append(waiter)
             try:
-                if timeout is None:
+                if give_up is None:
                     await waiter
                 else:
-                    async with asyncio.timeout(timeout):
+                    async with asyncio.timeout_at(give_up):
                         await waiter
             except TimeoutError:
                 raise ActorTimeout(
@@ -82,10 +111,15 @@ class Inbox:
             finally:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
-            if not queue:
-                # Woken by close().
-                raise SyndicateError(f"inbox {self.address} is closed: {self._closed_reason}")
-        return queue.popleft()
+
+    def _expired(self, envelope: Envelope) -> bool:
+        deadline = envelope.deadline
+        clock = self._clock
+        if deadline is None or clock is None or deadline > clock():
+            return False
+        if self._discard is not None:
+            self._discard(envelope, "message expired")
+        return True
 
     def close(self, reason: str) -> list[Envelope]:
         """Refuse further messages, wake readers, and return what was still unread."""

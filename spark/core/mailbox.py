@@ -8,6 +8,7 @@ Lanes are allocated lazily and released when an actor goes idle, so an idle acto
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,9 +70,16 @@ class MailboxPolicy:
                     "MailboxPolicy.block_timeout only applies to overflow='block'"
                     f" (got overflow={self.overflow!r})"
                 )
-            if self.block_timeout < 0:
+            timeout = self.block_timeout
+            if (
+                not isinstance(timeout, int | float)
+                or isinstance(timeout, bool)
+                or math.isnan(timeout)
+                or timeout < 0
+            ):
                 raise InvalidActorSpecError(
-                    f"MailboxPolicy.block_timeout must be >= 0, got {self.block_timeout}"
+                    "MailboxPolicy.block_timeout must be a number of seconds >= 0 (or None to"
+                    f" wait as long as it takes), got {timeout!r}"
                 )
 
     @classmethod
@@ -91,7 +99,13 @@ class MailboxPolicy:
 
 
 class Mailbox:
-    """The two lanes of one actor plus the senders blocked on its bound."""
+    """The two lanes of one actor plus the senders blocked on its bound.
+
+    Blocked senders (``overflow="block"``) wait in FIFO order. A dequeue hands the freed slot to
+    the longest-waiting sender by *reserving* it (``reserved``): until that sender has run and
+    enqueued, the slot counts as taken, so a newcomer cannot barge in and the woken sender never
+    finds the mailbox full again.
+    """
 
     __slots__ = (
         "block_timeout",
@@ -100,6 +114,7 @@ class Mailbox:
         "gate",
         "max_size",
         "overflow",
+        "reserved",
         "space_waiters",
         "user",
     )
@@ -111,6 +126,7 @@ class Mailbox:
         self.overflow = policy.overflow
         self.block_timeout = policy.block_timeout
         self.space_waiters: deque[asyncio.Future[None]] | None = None
+        self.reserved = 0
         self.gate: Callable[[Envelope], str | None] | None = None
         # False for the common unbounded, ungated mailbox: the hot path then skips every check.
         self.checked = self.max_size is not None
@@ -125,8 +141,10 @@ class Mailbox:
         user = self.user
         return 0 if user is None else len(user)
 
-    def has_space(self) -> bool:
-        return self.max_size is None or self.depth() < self.max_size
+    def is_full(self) -> bool:
+        """Whether a new user message would overflow (slots handed to woken senders count)."""
+        max_size = self.max_size
+        return max_size is not None and self.depth() + self.reserved >= max_size
 
     def put_control(self, item: object) -> None:
         control = self.control
@@ -141,7 +159,11 @@ class Mailbox:
         user.append(envelope)
 
     async def wait_for_space(self, timeout: float | None) -> bool:
-        """Wait (FIFO among blocked senders) until a slot frees up. False on timeout."""
+        """Wait (FIFO among blocked senders) until a slot is handed to us; False on timeout.
+
+        ``True`` means the caller now owns one reserved slot and must use it (or give it up)
+        before its next ``await``: the reservation is released here, the caller appends.
+        """
         waiters = self.space_waiters
         if waiters is None:
             waiters = self.space_waiters = deque()
@@ -153,23 +175,36 @@ class Mailbox:
             else:
                 async with asyncio.timeout(timeout):
                     await waiter
-            return True
         except TimeoutError:
-            return False
+            if not _handed_over(waiter):
+                return False
+            # The slot was handed over just as the timeout fired: take it anyway.
+        except BaseException:
+            if _handed_over(waiter):
+                # Cancelled after a slot was handed to us: pass it on, do not leak it.
+                self.reserved -= 1
+                self.wake_space_waiter()
+            raise
         finally:
             if not waiter.done():
                 waiter.cancel()
             if waiter in waiters:
                 waiters.remove(waiter)
+        self.reserved -= 1
+        return True
 
     def wake_space_waiter(self) -> None:
-        """Called after a dequeue: let the longest-waiting blocked sender in."""
+        """Called after a dequeue: hand every free slot to the longest-waiting blocked senders."""
         waiters = self.space_waiters
-        while waiters:
+        if not waiters or self.max_size is None:
+            return
+        free = self.max_size - self.depth() - self.reserved
+        while free > 0 and waiters:
             waiter = waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
-                return
+                self.reserved += 1
+                free -= 1
 
     def release_all_waiters(self) -> None:
         """The actor is going away: blocked senders stop waiting (their send then fails)."""
@@ -178,3 +213,8 @@ class Mailbox:
             waiter = waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
+                self.reserved += 1
+
+
+def _handed_over(waiter: asyncio.Future[None]) -> bool:
+    return waiter.done() and not waiter.cancelled()

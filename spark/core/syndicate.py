@@ -211,7 +211,7 @@ class Syndicate(TreeKernel):
                 task.cancel()
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
-            self.office.flush_log()
+            self.office.close()
         finally:
             self._sending = False
             self._state = CLOSED
@@ -288,7 +288,7 @@ class Syndicate(TreeKernel):
     def endpoint(self) -> Endpoint:
         """A client endpoint with its own address and inbox (``async with system.endpoint()``)."""
         self._require_open()
-        inbox = Inbox(ActorAddress(self.syndicate_id, self._next_id()), self.inbox_capacity)
+        inbox = self._new_inbox(ActorAddress(self.syndicate_id, self._next_id()))
         self._inboxes[inbox.address.actor_id] = inbox
         return Endpoint(self, inbox)
 
