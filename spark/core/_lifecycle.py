@@ -151,6 +151,8 @@ async def handle_envelope(cell: ActorCell, envelope: Envelope) -> None:
     if result is not None:
         kernel._reply(envelope, result, cell.address)
     done(envelope, "processed")
+    if kernel.trace_messages:
+        kernel.bus.emit("message_processed", cell.address, envelope.id)
 
 
 async def handler_failed(cell: ActorCell, envelope: Envelope, error: Exception) -> None:
@@ -336,6 +338,7 @@ def _cancel_request(cell: ActorCell, item: CancellationRequest) -> None:
     for envelope in user:
         if envelope.correlation_id == item.correlation_id:
             user.remove(envelope)
+            cell.mailbox.wake_space_waiter()  # a slot freed without a dequeue
             cell.kernel._dead_letter(envelope, "ask cancelled")
             return
 

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 from spark.core import _lifecycle
-from spark.core._kernel import CLOSING, OPEN, Kernel
+from spark.core._asking import AskingKernel
+from spark.core._kernel import CLOSING, OPEN
 from spark.core._runtime import RUNNING, STARTING, STOPPED, ActorCell
 from spark.core.actor import Actor
 from spark.core.exceptions import (
@@ -21,6 +22,7 @@ from spark.core.exceptions import (
     UnsupportedBackendError,
 )
 from spark.core.identity import ActorAddress, Envelope
+from spark.core.inbox import Inbox
 from spark.core.messages import ABNORMAL_EXIT, NORMAL_EXIT, ActorExited
 from spark.core.spec import ActorSpec
 
@@ -51,7 +53,7 @@ def _runs_inside(cell: ActorCell) -> bool:
     return False
 
 
-class TreeKernel(Kernel):
+class TreeKernel(AskingKernel):
     """Kernel plus the operations that change the actor tree."""
 
     def __init__(self, **options: Any) -> None:
@@ -68,6 +70,50 @@ class TreeKernel(Kernel):
             if self._state < OPEN:
                 raise SyndicateError("the syndicate is not started; use 'async with' or start()")
             raise SyndicateError("the syndicate is shut down")
+
+    # -- names ---------------------------------------------------------------------------
+
+    def register_name(self, name: str, address: ActorAddress) -> None:
+        """Make ``address`` reachable as ``name`` (until the actor stops)."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a name must be a non-empty string, got {name!r}")
+        if not isinstance(address, ActorAddress):
+            raise TypeError(f"register_name needs an ActorAddress, got {address!r}")
+        current = self._names.get(name)
+        if current is not None and current != address:
+            raise ActorAlreadyExists(
+                f"the name {name!r} is already registered to {current!r}; unregister it first"
+                " or pick another name"
+            )
+        cell = self._local_cell(address)
+        if address.syndicate_id == self.syndicate_id:
+            if cell is None or cell.state == STOPPED:
+                raise ActorNotFound(f"cannot register {name!r}: no live actor at {address!r}")
+            cell.add_name(name)
+        self._names[name] = address
+
+    def unregister_name(self, name: str) -> None:
+        address = self._names.pop(name, None)
+        cell = self._local_cell(address)
+        if cell is not None:
+            cell.discard_name(name)
+
+    def resolve_name(self, name: str) -> ActorAddress:
+        """The address registered under ``name``; raises ``ActorNotFound`` when there is none."""
+        address = self._names.get(name)
+        if address is None:
+            known = ", ".join(sorted(self._names)[:10]) or "none"
+            raise ActorNotFound(f"no actor is registered as {name!r} (registered: {known})")
+        return address
+
+    # -- inboxes -------------------------------------------------------------------------
+
+    def _close_inbox(self, inbox: Inbox, reason: str) -> None:
+        if inbox.closed:
+            return
+        self._inboxes.pop(inbox.address.actor_id, None)
+        for envelope in inbox.close(reason):
+            self._dead_letter(envelope, reason)
 
     # -- extensions ----------------------------------------------------------------------
 
