@@ -173,7 +173,7 @@ class Kernel:
 
     # -- sending -------------------------------------------------------------------------
 
-    async def _tell(
+    def _send(
         self,
         content: Any,
         target: Target,
@@ -182,7 +182,9 @@ class Kernel:
         deadline: datetime | None,
         headers: Mapping[str, Any] | None,
         state: Any,
-    ) -> DeliveryResult:
+    ) -> DeliveryResult | Coroutine[Any, Any, DeliveryResult]:
+        """The body of every ``tell``: a result, or a coroutine to await when the target's
+        ``block`` mailbox is full. Synchronous so a tell costs a single coroutine frame."""
         if isinstance(origin, ActorAddress):
             sender = origin
             cell = None
@@ -210,9 +212,35 @@ class Kernel:
                 envelope.deadline = cell.current_deadline()
         if not self._sending:
             return self._closed(envelope)
+        if (
+            isinstance(target, ActorAddress)
+            and envelope.deadline is None
+            and target.syndicate_id == self.syndicate_id
+        ):
+            # The common case, routed without the general resolution in _route(), and for an
+            # unbounded, ungated, untraced mailbox of a running actor, enqueued right here.
+            target_cell = self._cells.get(target.actor_id)
+            if target_cell is not None:
+                envelope.target = target
+                mailbox = target_cell.mailbox
+                user = mailbox.user
+                if (
+                    user is not None
+                    and not mailbox.checked
+                    and target_cell.accepting
+                    and not self.trace_messages
+                ):
+                    user.append(envelope)
+                    if target_cell.task is None and target_cell.state == RUNNING:
+                        target_cell.schedule()
+                    return DELIVERED
+                result = self._deliver(target_cell, envelope, cell)
+                if result is _MUST_BLOCK:
+                    return self._deliver_blocking(envelope)
+                return result
         result = self._route(envelope, target, cell)
         if result is _MUST_BLOCK:
-            return await self._deliver_blocking(envelope)
+            return self._deliver_blocking(envelope)
         return result
 
     def _closed(self, envelope: Envelope) -> DeliveryResult:

@@ -162,7 +162,10 @@ class Actor:
     ) -> DeliveryResult:
         """Send ``message`` to ``target`` (the syndicate inbox when omitted)."""
         cell = self._cell()
-        return await cell.kernel._tell(message, target, cell, ttl, deadline, headers, state)
+        result = cell.kernel._send(message, target, cell, ttl, deadline, headers, state)
+        if isinstance(result, DeliveryResult):
+            return result
+        return await result
 
     async def ask(
         self,

@@ -169,9 +169,12 @@ class Endpoint:
         state: Any = None,
     ) -> DeliveryResult:
         """Send from this endpoint: replies to a plain tell arrive in this endpoint's inbox."""
-        return await self._kernel._tell(
+        result = self._kernel._send(
             message, target, self._inbox.address, ttl, deadline, headers, state
         )
+        if isinstance(result, DeliveryResult):
+            return result
+        return await result
 
     async def ask(
         self,

@@ -231,7 +231,10 @@ class Syndicate(TreeKernel):
     ) -> DeliveryResult:
         """Send ``message`` to ``target`` (an address, a registered name, or ``None`` for this
         syndicate's inbox). A reply to it (the handler's return value) lands in the inbox."""
-        return await self._tell(message, target, self.inbox.address, ttl, deadline, headers, state)
+        result = self._send(message, target, self.inbox.address, ttl, deadline, headers, state)
+        if isinstance(result, DeliveryResult):
+            return result
+        return await result
 
     async def ask(
         self,
