@@ -139,7 +139,9 @@ class DurableTimers:
             ):
                 timer_id = done.timer.timer_id
                 adopted.setdefault(timer_id, []).append((envelope, done))
-        offset = time.time() - self._loop.time()
+        now = self._loop.time()
+        offset = time.time() - now
+        overdue: list[_Timer] = []
         for record in records:
             timer = _Timer(
                 record.timer_id,
@@ -160,10 +162,17 @@ class DurableTimers:
                     continue  # its wakeup is already in the mailbox
                 resumes = [done.resume_due for _, done in waiting if done.resume_due is not None]
                 timer.due = max(resumes, default=record.due_at) - offset
-            timer.handle = self._loop.call_at(timer.due, self._fire, timer)
+            if timer.due <= now:
+                overdue.append(timer)
+            else:
+                timer.handle = self._loop.call_at(timer.due, self._fire, timer)
         for leftovers in adopted.values():  # wakeups of timers no longer stored
             for envelope, _ in leftovers:
                 self._unqueue(envelope)
+        # Due already: enqueue now, so the wakeup is the first thing the recovered actor sees
+        # (after what was queued before a restart), not whatever is sent once it is started.
+        for timer in overdue:
+            self._fire(timer)
 
     def retire(self) -> None:
         """This instance is gone (stopped, replaced by a restart): stop firing. Rows stay."""
