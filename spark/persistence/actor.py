@@ -114,7 +114,11 @@ class PersistentActor(Actor):
 
     @property
     def last_sequence(self) -> int:
-        """Sequence number of the last persisted event (0 before the first)."""
+        """Sequence number of the last persisted event (0 before the first).
+
+        Inside ``apply_event`` it is the sequence number of the event being applied, live and
+        during replay alike (when ``persist`` calls are awaited one at a time).
+        """
         return self._sequence
 
     @property
@@ -197,10 +201,12 @@ class PersistentActor(Actor):
             if self._sequence == last:
                 self._sequence = first - 1
             raise
-        for event in batch:
+        for offset, event in enumerate(batch):
+            self._sequence = first + offset  # what last_sequence says inside apply_event
             result = self.apply_event(event)
             if result is not None and inspect.isawaitable(result):
                 await result
+        self._sequence = max(self._sequence, last)
         self._after_append(last, len(batch))
         if self._snapshot_every is not None and last - self._snapshot_sequence >= (
             self._snapshot_every
@@ -363,15 +369,15 @@ class PersistentActor(Actor):
             snapshot = await journal.load_snapshot(persistence_id)
             sequence = 0
             if snapshot is not None:
+                sequence = self._sequence = snapshot.sequence
                 await self._replay(self.apply_snapshot, snapshot.state, "the snapshot")
-                sequence = snapshot.sequence
             snapshot_sequence = sequence
             replayed = 0
             while True:
                 page = await journal.read_events(persistence_id, sequence, RECOVERY_PAGE)
                 for item in page:
+                    sequence = self._sequence = item.sequence
                     await self._replay(self.apply_event, item.event, f"event {item.sequence}")
-                    sequence = item.sequence
                 replayed += len(page)
                 if len(page) < RECOVERY_PAGE:
                     break

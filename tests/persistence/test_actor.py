@@ -346,7 +346,7 @@ async def test_a_broken_event_fails_recovery_with_its_position(
         account = await system.create_actor(Picky, "acct")
         await system.ask(("many", [1, 2, 3]), account)
     async with make_syndicate() as system:
-        with pytest.raises(PersistenceError, match="apply_event raised .*bad event.* event 2"):
+        with pytest.raises(PersistenceError, match=r"apply_event raised .*bad event.* event 2"):
             await system.create_actor(Picky, "acct")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import threading
 from pathlib import Path
 
@@ -208,14 +209,10 @@ OPERATIONS = st.lists(
 def test_matches_a_simple_model(
     kind: str, tmp_path: Path, operations: list[tuple[str, str, int]]
 ) -> None:
+    path = Path(tempfile.mkdtemp(dir=tmp_path)) / "model.db"  # fresh per example
+
     async def scenario() -> None:
-        journal: Journal
-        if kind == "memory":
-            journal = InMemoryJournal()
-        else:
-            for leftover in tmp_path.glob("model.db*"):
-                leftover.unlink()
-            journal = SQLiteJournal(tmp_path / "model.db")
+        journal: Journal = InMemoryJournal() if kind == "memory" else SQLiteJournal(path)
         model: dict[str, list[tuple[int, object]]] = {"a": [], "b": []}
         highest = {"a": 0, "b": 0}
         try:

@@ -63,7 +63,7 @@ async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     connection.commit()
     connection.close()
     journal = SQLiteJournal(path)
-    with pytest.raises(PersistenceError, match="schema version 99.*upgrade Spark"):
+    with pytest.raises(PersistenceError, match=r"schema version 99.*upgrade Spark"):
         await journal.highest_sequence("a")
     await journal.close()
 
