@@ -44,6 +44,13 @@ class Store(Protocol):
         """Map a driver error raised while doing ``what`` to a PersistenceError."""
         ...
 
+    def run_batch(self, kind: str, items: list[Any]) -> None:
+        """Run several consecutive writes of one ``kind`` at once (inside the transaction).
+
+        Must have the same effect as running each item's own operation in order, or raise.
+        """
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class JournalStatistics:
@@ -62,21 +69,35 @@ class JournalStatistics:
 
 
 class _Request:
-    __slots__ = ("error", "future", "loop", "operation", "result", "what", "write")
+    __slots__ = (
+        "batch_item",
+        "batch_kind",
+        "error",
+        "future",
+        "loop",
+        "operation",
+        "result",
+        "what",
+        "write",
+    )
 
     def __init__(
         self,
-        operation: Callable[[], Any],
+        operation: Callable[[], Any] | None,
         write: bool,
-        what: str,
+        what: str | tuple[str, str],
         loop: asyncio.AbstractEventLoop,
         future: asyncio.Future[Any],
+        batch_kind: str | None,
+        batch_item: Any,
     ) -> None:
         self.operation = operation
         self.write = write
         self.what = what
         self.loop = loop
         self.future = future
+        self.batch_kind = batch_kind
+        self.batch_item = batch_item
         self.result: Any = None
         self.error: BaseException | None = None
 
@@ -135,9 +156,23 @@ class GroupCommitWriter:
     # -- event-loop side -----------------------------------------------------------------
 
     def submit(
-        self, operation: Callable[[], T], *, write: bool, what: str, closed_message: str
+        self,
+        operation: Callable[[], T] | None,
+        *,
+        write: bool,
+        what: str | tuple[str, str],
+        closed_message: str,
+        batch: tuple[str, Any] | None = None,
     ) -> asyncio.Future[T]:
+        """Queue ``operation`` (run in the writer thread; its return value is the result).
+
+        A write may instead name a ``batch`` ``(kind, item)`` and no operation: consecutive
+        writes of one kind in a transaction run as one ``store.run_batch(kind, items)`` (their
+        result is ``None``). ``what`` describes the operation for error messages; a
+        ``(verb, name)`` pair is formatted only when an error needs it.
+        """
         loop = asyncio.get_running_loop()
+        kind, item = batch if batch is not None else (None, None)
         future: asyncio.Future[T] = loop.create_future()
         with self._lock:
             if self._closing:
@@ -145,7 +180,7 @@ class GroupCommitWriter:
                 return future
             if self._thread is None:
                 self._start()
-            self._queue.put(_Request(operation, write, what, loop, future))
+            self._queue.put(_Request(operation, write, what, loop, future, kind, item))
         return future
 
     def close(self) -> asyncio.Future[None]:
@@ -224,6 +259,7 @@ class GroupCommitWriter:
 
     def _read(self, request: _Request) -> None:
         try:
+            assert request.operation is not None
             request.result = request.operation()
         except Exception as error:
             request.error = self._failure(error, request.what)
@@ -240,8 +276,7 @@ class GroupCommitWriter:
         store = self._store
         try:
             store.begin()
-            for request in writes:
-                request.result = request.operation()
+            self._apply(writes)
             store.commit()
         except Exception as error:
             try:
@@ -261,9 +296,28 @@ class GroupCommitWriter:
         if len(writes) > self._largest_batch:
             self._largest_batch = len(writes)
 
-    def _failure(self, error: Exception, what: str) -> PersistenceError:
+    def _apply(self, writes: list[_Request]) -> None:
+        index = 0
+        count = len(writes)
+        while index < count:
+            request = writes[index]
+            kind = request.batch_kind
+            if kind is None:
+                assert request.operation is not None
+                request.result = request.operation()
+                index += 1
+                continue
+            end = index + 1
+            while end < count and writes[end].batch_kind == kind:
+                end += 1
+            self._store.run_batch(kind, [w.batch_item for w in writes[index:end]])
+            index = end
+
+    def _failure(self, error: Exception, what: str | tuple[str, str]) -> PersistenceError:
         if isinstance(error, PersistenceError):
             return error
+        if isinstance(what, tuple):
+            what = f"{what[0]} {what[1]!r}"
         return self._store.failure(error, what)
 
     @staticmethod

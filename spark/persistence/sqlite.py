@@ -44,10 +44,11 @@ _SCHEMA_V1: Final = (
         payload BLOB NOT NULL,
         PRIMARY KEY (persistence_id, sequence)
     ) WITHOUT ROWID""",
-    # The highest sequence ever appended per id; it outlives deleted events.
-    """CREATE TABLE heads (
+    # The highest sequence delete_events_to removed, per id: the highest sequence ever
+    # appended is max(this, the highest stored event), so deleting never lowers it.
+    """CREATE TABLE event_deletions (
         persistence_id TEXT PRIMARY KEY,
-        highest INTEGER NOT NULL
+        deleted_to INTEGER NOT NULL
     ) WITHOUT ROWID""",
     """CREATE TABLE snapshots (
         persistence_id TEXT PRIMARY KEY,
@@ -66,16 +67,28 @@ _SCHEMA_V1: Final = (
     ) WITHOUT ROWID""",
 )
 
-_ADVANCE_HEAD: Final = "UPDATE heads SET highest = ? WHERE persistence_id = ? AND highest < ?"
-_INSERT_HEAD: Final = (
-    "INSERT INTO heads (persistence_id, highest) VALUES (?, ?)"
-    " ON CONFLICT (persistence_id) DO NOTHING"
+# The highest sequence of each listed id, deleted events included (two index seeks per id).
+_HIGHEST: Final = (
+    "WITH ids (persistence_id) AS (VALUES {})"
+    " SELECT persistence_id, max("
+    "coalesce((SELECT max(sequence) FROM events e WHERE e.persistence_id = ids.persistence_id),"
+    " 0),"
+    " coalesce((SELECT deleted_to FROM event_deletions d"
+    " WHERE d.persistence_id = ids.persistence_id), 0)"
+    ") FROM ids"
 )
-_HEAD: Final = "SELECT highest FROM heads WHERE persistence_id = ?"
+#: Bound parameters per statement (SQLite's limit is 32766 since 3.32, 999 before).
+_MAX_PARAMETERS: Final = 900
 _INSERT_EVENT: Final = "INSERT INTO events (persistence_id, sequence, payload) VALUES (?, ?, ?)"
 _READ_EVENTS: Final = (
     "SELECT sequence, payload FROM events WHERE persistence_id = ? AND sequence > ?"
     " ORDER BY sequence LIMIT ?"
+)
+_LAST_DELETED: Final = "SELECT max(sequence) FROM events WHERE persistence_id = ? AND sequence <= ?"
+_MARK_DELETION: Final = (
+    "INSERT INTO event_deletions (persistence_id, deleted_to) VALUES (?, ?)"
+    " ON CONFLICT (persistence_id) DO UPDATE"
+    " SET deleted_to = max(deleted_to, excluded.deleted_to)"
 )
 _DELETE_EVENTS: Final = "DELETE FROM events WHERE persistence_id = ? AND sequence <= ?"
 _SAVE_SNAPSHOT: Final = (
@@ -108,6 +121,11 @@ class _SQLiteStore:
         self.serializer = serializer
         self.connection: sqlite3.Connection | None = None
         self.cursor: sqlite3.Cursor | None = None
+        # The highest sequence per id as this connection knows it. It is valid while no other
+        # connection committed (PRAGMA data_version unchanged) and nothing was rolled back, and
+        # spares the conflict check of an append a query.
+        self.highest: dict[str, int] = {}
+        self.data_version = -1
 
     # -- Store protocol ------------------------------------------------------------------
 
@@ -149,16 +167,23 @@ class _SQLiteStore:
         # Future layouts: apply the migrations from ``version`` up to SCHEMA_VERSION here.
 
     def begin(self) -> None:
-        assert self.cursor is not None
-        # IMMEDIATE takes the write lock up front, so another process makes us wait (busy
-        # timeout) at BEGIN instead of failing halfway through the transaction.
-        self.cursor.execute("BEGIN IMMEDIATE")
+        cursor = self.cursor
+        assert cursor is not None
+        # IMMEDIATE takes the write lock up front: another process makes us wait (busy
+        # timeout) here instead of failing halfway, and cannot commit before we do, so the
+        # cache check below holds for the whole transaction.
+        cursor.execute("BEGIN IMMEDIATE")
+        version = cursor.execute("PRAGMA data_version").fetchone()[0]
+        if version != self.data_version:
+            self.highest.clear()  # another connection committed since: the cache may be stale
+            self.data_version = version
 
     def commit(self) -> None:
         assert self.cursor is not None
         self.cursor.execute("COMMIT")
 
     def rollback(self) -> None:
+        self.highest.clear()  # it may hold sequences of rolled-back appends
         connection = self.connection
         if connection is not None and connection.in_transaction:
             connection.execute("ROLLBACK")
@@ -174,27 +199,38 @@ class _SQLiteStore:
         failure.__cause__ = error
         return failure
 
+    def run_batch(self, kind: str, items: list[Any]) -> None:
+        if kind != "append":
+            raise PersistenceError(f"SQLite journal {self.path}: unknown batch kind {kind!r}")
+        self._append(items)
+
     # -- operations (writer thread) ------------------------------------------------------
 
-    def append(self, persistence_id: str, first_sequence: int, payloads: list[bytes]) -> None:
+    def _append(self, appends: list[tuple[str, int, list[bytes]]]) -> None:
+        """Consecutive appends in one statement. A conflict fails them all; the writer then
+        retries each alone, so only the conflicting one fails."""
         cursor = self.cursor
         assert cursor is not None
-        last = first_sequence + len(payloads) - 1
-        advanced = cursor.execute(_ADVANCE_HEAD, (last, persistence_id, first_sequence)).rowcount
-        # No row advanced: either the id is new (insert its head) or the sequence is taken.
-        if not advanced and not cursor.execute(_INSERT_HEAD, (persistence_id, last)).rowcount:
-            highest = cursor.execute(_HEAD, (persistence_id,)).fetchone()[0]
-            raise sequence_conflict(persistence_id, first_sequence, highest)
-        if len(payloads) == 1:
-            cursor.execute(_INSERT_EVENT, (persistence_id, first_sequence, payloads[0]))
-        else:
-            cursor.executemany(
-                _INSERT_EVENT,
-                [
+        highest = self.highest
+        missing = list({item[0] for item in appends if item[0] not in highest})
+        for start in range(0, len(missing), _MAX_PARAMETERS):
+            chunk = missing[start : start + _MAX_PARAMETERS]
+            query = _HIGHEST.format(", ".join(["(?)"] * len(chunk)))
+            highest.update(cursor.execute(query, chunk).fetchall())
+        rows = []
+        for persistence_id, first_sequence, payloads in appends:
+            current = highest[persistence_id]
+            if first_sequence <= current:
+                raise sequence_conflict(persistence_id, first_sequence, current)
+            if len(payloads) == 1:
+                rows.append((persistence_id, first_sequence, payloads[0]))
+            else:
+                rows.extend(
                     (persistence_id, first_sequence + offset, payload)
                     for offset, payload in enumerate(payloads)
-                ],
-            )
+                )
+            highest[persistence_id] = first_sequence + len(payloads) - 1
+        cursor.executemany(_INSERT_EVENT, rows)
 
     def read_events(
         self, persistence_id: str, after_sequence: int, limit: int | None
@@ -218,12 +254,17 @@ class _SQLiteStore:
 
     def highest_sequence(self, persistence_id: str) -> int:
         assert self.cursor is not None
-        row = self.cursor.execute(_HEAD, (persistence_id,)).fetchone()
-        return 0 if row is None else int(row[0])
+        row = self.cursor.execute(_HIGHEST.format("(?)"), (persistence_id,)).fetchone()
+        return int(row[1])
 
     def delete_events_to(self, persistence_id: str, sequence: int) -> int:
-        assert self.cursor is not None
-        return int(self.cursor.execute(_DELETE_EVENTS, (persistence_id, sequence)).rowcount)
+        cursor = self.cursor
+        assert cursor is not None
+        (last_deleted,) = cursor.execute(_LAST_DELETED, (persistence_id, sequence)).fetchone()
+        if last_deleted is None:
+            return 0
+        cursor.execute(_MARK_DELETION, (persistence_id, last_deleted))
+        return int(cursor.execute(_DELETE_EVENTS, (persistence_id, sequence)).rowcount)
 
     def save_snapshot(
         self, persistence_id: str, sequence: int, payload: bytes, saved_at: float
@@ -372,9 +413,12 @@ class SQLiteJournal:
                 return self._failed(
                     self._dump_error(error, event, f"an event of {persistence_id!r}")
                 )
-        return self._write(
-            functools.partial(self._store.append, persistence_id, first_sequence, payloads),
-            f"append to {persistence_id!r}",
+        return self._writer.submit(
+            None,
+            write=True,
+            what=("append to", persistence_id),
+            closed_message=self._closed_message,
+            batch=("append", (persistence_id, first_sequence, payloads)),
         )
 
     def read_events(

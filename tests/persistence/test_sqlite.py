@@ -162,6 +162,23 @@ async def test_a_second_writer_of_the_same_id_is_detected(tmp_path: Path) -> Non
         await second.close()
 
 
+async def test_writes_of_another_connection_invalidate_what_a_journal_knows(
+    tmp_path: Path,
+) -> None:
+    first = SQLiteJournal(tmp_path / "j.db")
+    second = SQLiteJournal(tmp_path / "j.db")
+    try:
+        await first.append("a", 1, ["first knows a=1"])
+        await second.append("a", 2, ["second moved on"])
+        with pytest.raises(PersistenceError, match="already holds sequence 2"):
+            await first.append("a", 2, ["stale"])
+        await first.append("a", 3, ["caught up"])
+        assert [e.sequence for e in await second.read_events("a")] == [1, 2, 3]
+    finally:
+        await first.close()
+        await second.close()
+
+
 async def test_close_finishes_queued_writes(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
     journal = SQLiteJournal(path)
