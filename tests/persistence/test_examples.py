@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from tests.test_examples import run_example
@@ -22,3 +23,18 @@ def test_durable_timer_fires_after_the_restart(tmp_path: Path) -> None:
         "recovered timers=1",
         "fired=True",
     ]
+
+
+def test_the_docs_quote_the_examples_verbatim() -> None:
+    """Each code block introduced by "From [`examples/...`]" in the Persistence section of
+    docs/actor_overview.md appears as-is (up to indentation) in that example."""
+    root = Path(__file__).resolve().parents[2]
+    overview = (root / "docs" / "actor_overview.md").read_text()
+    section = overview[overview.index("## Persistence") :]
+    quotes = re.findall(r"From\s+\[`examples/(\w+\.py)`\][^\n]*\n+```python\n(.*?)```", section, re.S)
+    assert {name for name, _ in quotes} == {"persistent_counter.py", "durable_timer.py"}
+    for name, block in quotes:
+        source = [line.strip() for line in (root / "examples" / name).read_text().splitlines()]
+        quoted = [line.strip() for line in block.splitlines()]
+        starts = [i for i, line in enumerate(source) if line == quoted[0]]
+        assert any(source[i : i + len(quoted)] == quoted for i in starts), name
