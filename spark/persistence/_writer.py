@@ -130,6 +130,7 @@ class GroupCommitWriter:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closing = False
+        self._close_requested = False
         self._finished = False
         self._close_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._close_error: PersistenceError | None = None
@@ -198,9 +199,19 @@ class GroupCommitWriter:
                     future.set_result(None)
                 return future
             self._close_waiters.append((loop, future))
-            if len(self._close_waiters) == 1:
+            if len(self._close_waiters) == 1 and not self._close_requested:
                 self._queue.put(_CLOSE)
+            self._close_requested = True
         return future
+
+    def close_nowait(self) -> None:
+        """Ask the thread to finish what is queued and exit, without waiting (used when the
+        journal is garbage-collected unclosed, so its thread and file do not leak)."""
+        with self._lock:
+            self._closing = True
+            if self._thread is not None and not self._finished and not self._close_requested:
+                self._queue.put(_CLOSE)
+            self._close_requested = True
 
     def _start(self) -> None:
         thread = threading.Thread(target=self._run, name=self._name, daemon=True)

@@ -13,6 +13,7 @@ import functools
 import os
 import sqlite3
 import time
+import weakref
 from collections.abc import Sequence
 from typing import Any, Final, TypeVar
 
@@ -353,6 +354,8 @@ class SQLiteJournal:
             self._store, name=f"spark-journal:{self.path}", max_batch=max_batch
         )
         self._closed_message = f"the SQLiteJournal at {self.path} is closed; open a new one"
+        # Forgotten without close(): finish the queued writes and stop the thread anyway.
+        weakref.finalize(self, self._writer.close_nowait)
 
     def __repr__(self) -> str:
         state = "closed" if self._writer.closed else "open"

@@ -31,7 +31,9 @@ def test_the_docs_quote_the_examples_verbatim() -> None:
     root = Path(__file__).resolve().parents[2]
     overview = (root / "docs" / "actor_overview.md").read_text()
     section = overview[overview.index("## Persistence") :]
-    quotes = re.findall(r"From\s+\[`examples/(\w+\.py)`\][^\n]*\n+```python\n(.*?)```", section, re.S)
+    quotes = re.findall(
+        r"From\s+\[`examples/(\w+\.py)`\][^\n]*\n+```python\n(.*?)```", section, re.S
+    )
     assert {name for name, _ in quotes} == {"persistent_counter.py", "durable_timer.py"}
     for name, block in quotes:
         source = [line.strip() for line in (root / "examples" / name).read_text().splitlines()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import gc
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 from spark import PersistenceError
 from spark.persistence import JSONSerializer, SQLiteJournal
 from spark.persistence.sqlite import SCHEMA_VERSION
+from tests.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -189,6 +191,21 @@ async def test_close_finishes_queued_writes(tmp_path: Path) -> None:
     reopened = SQLiteJournal(path)
     try:
         assert await reopened.highest_sequence("a") == 50
+    finally:
+        await reopened.close()
+
+
+async def test_a_forgotten_journal_stops_its_thread(tmp_path: Path) -> None:
+    journal = SQLiteJournal(tmp_path / "j.db")
+    await journal.append("a", 1, ["written"])
+    thread = journal._writer._thread
+    assert thread is not None and thread.is_alive()
+    del journal
+    gc.collect()
+    await wait_until(lambda: not thread.is_alive())
+    reopened = SQLiteJournal(tmp_path / "j.db")
+    try:
+        assert await reopened.highest_sequence("a") == 1
     finally:
         await reopened.close()
 
