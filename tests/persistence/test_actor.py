@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +19,8 @@ from spark import (
     Syndicate,
 )
 from spark.core.message import Message
-from spark.persistence import PersistentActor
+from spark.persistence import InMemoryJournal, PersistentActor
+from tests.conftest import wait_until
 
 
 class Account(PersistentActor):
@@ -375,3 +377,35 @@ async def test_on_recovered_may_persist(make_syndicate: MakeSyndicate) -> None:
         await system.stop(account)
         account = await system.create_actor(Greeter, "acct")
         assert await system.ask(0, account) == 200
+
+
+class StallingJournal(InMemoryJournal):
+    """Appends hang while ``stalled`` is set (a disk that stopped answering)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stalled = False
+        self.hanging: list[asyncio.Future[None]] = []
+
+    def append(self, persistence_id: str, first_sequence: int, events: Any) -> Any:
+        if self.stalled:
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.hanging.append(future)
+            return future
+        return super().append(persistence_id, first_sequence, events)
+
+
+async def test_an_actor_killed_inside_persist_frees_its_id_and_recovers() -> None:
+    journal = StallingJournal()
+    async with Syndicate("stall", journal=journal, stop_timeout=0.1) as system:
+        account = await system.create_actor(Account, "acct")
+        await system.ask(1, account)
+        journal.stalled = True
+        await system.tell(2, account)
+        await wait_until(lambda: bool(journal.hanging))
+        await system.stop(account)  # the handler never returns: the actor is killed
+        assert journal.hanging[0].cancelled()
+        journal.stalled = False
+        again = await system.create_actor(Account, "acct")
+        assert await system.ask("state", again) == (1, [1], 1, (1, 1))
+        assert await system.ask(5, again) == 6
