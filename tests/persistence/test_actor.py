@@ -1,0 +1,411 @@
+"""PersistentActor: recovery, snapshots, deletion, identity, errors - on every journal."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from spark import (
+    ActorAlreadyExists,
+    ActorFailed,
+    ActorSpec,
+    InvalidActorSpecError,
+    PersistenceError,
+    SupervisorStrategy,
+    Syndicate,
+)
+from spark.core.message import Message
+from spark.persistence import InMemoryJournal, PersistentActor
+from tests.conftest import wait_until
+
+
+class Account(PersistentActor):
+    def __init__(self, persistence_id: str, **options: Any) -> None:
+        super().__init__(persistence_id, **options)
+        self.balance = 0
+        self.history: list[int] = []
+        self.recovered_with: tuple[int, int] | None = None
+
+    def apply_event(self, event: int) -> None:
+        self.balance += event
+        self.history.append(event)
+
+    def snapshot_state(self) -> dict[str, Any]:
+        return {"balance": self.balance, "history": self.history}
+
+    def apply_snapshot(self, state: dict[str, Any]) -> None:
+        self.balance = state["balance"]
+        self.history = list(state["history"])
+
+    def on_recovered(self) -> None:
+        self.recovered_with = (self.balance, self.last_sequence)
+
+    async def process(self, message: Message) -> Any:
+        match message.content:
+            case int(amount):
+                await self.persist(amount)
+                return self.balance
+            case ("many", list(amounts)):
+                return await self.persist_all(amounts)
+            case "snapshot":
+                return await self.save_snapshot()
+            case ("delete_to", int(sequence)):
+                return await self.delete_events_to(sequence)
+            case "state":
+                return self.balance, self.history, self.last_sequence, self.recovered_with
+            case "unpicklable":
+                try:
+                    await self.persist(threading.Lock())
+                except PersistenceError as error:
+                    return f"refused: {error}"
+            case "boom":
+                raise RuntimeError("boom")
+        return None
+
+
+MakeSyndicate = Callable[..., Syndicate]
+
+
+async def test_state_is_replayed_after_a_restart_of_the_syndicate(
+    make_syndicate: MakeSyndicate,
+) -> None:
+    async with make_syndicate() as system:
+        account = await system.create_actor(Account, "acct")
+        for amount in (1, 2, 3, 4, 5):
+            await system.ask(amount, account)
+    async with make_syndicate() as system:
+        account = await system.create_actor(Account, "acct")
+        assert await system.ask("state", account) == (15, [1, 2, 3, 4, 5], 5, (15, 5))
+        assert await system.ask(10, account) == 25
+        recovered = [e for e in system.events if e.kind == "journal_recovered"]
+        assert recovered[0].fields["events_replayed"] == 5
+        assert recovered[0].fields["persistence_id"] == "acct"
+
+
+async def test_a_supervised_restart_recovers_before_pre_start(
+    make_syndicate: MakeSyndicate,
+) -> None:
+    async with make_syndicate() as system:
+        spec = ActorSpec(Account, ("acct",), supervisor_strategy=SupervisorStrategy.restart())
+        account = await system.create_actor_from_spec(spec)
+        await system.ask(7, account)
+        with pytest.raises(ActorFailed):
+            await system.ask("boom", account)
+        assert await system.ask("state", account) == (7, [7], 1, (7, 1))
+        assert await system.ask(1, account) == 8
+        assert [
+            e.fields["incarnation"] for e in system.events if e.kind == "journal_recovered"
+        ] == [
+            0,
+            1,
+        ]
+
+
+async def test_recovery_uses_the_snapshot_then_later_events(
+    make_syndicate: MakeSyndicate,
+) -> None:
+    async with make_syndicate() as system:
+        account = await system.create_actor(Account, "acct")
+        for amount in (1, 2, 3):
+            await system.ask(amount, account)
+        assert await system.ask("snapshot", account) == 3
+        await system.ask(4, account)
+        saved = [e for e in system.events if e.kind == "journal_snapshot_saved"]
+        assert saved[0].fields["sequence"] == 3
+    async with make_syndicate() as system:
+        account = await system.create_actor(Account, "acct")
+        assert await system.ask("state", account) == (10, [1, 2, 3, 4], 4, (10, 4))
+        (recovered,) = [e for e in system.events if e.kind == "journal_recovered"]
+        assert recovered.fields["snapshot_sequence"] == 3
+        assert recovered.fields["events_replayed"] == 1
+
+
+async def test_retain_events_false_deletes_what_the_snapshot_covers(
+    make_syndicate: MakeSyndicate,
+) -> None:
+    async with make_syndicate() as system:
+        account = await system.create_actor(Account, "acct", retain_events=False)
+        for amount in (1, 2, 3):
+            await system.ask(amount, account)
+        await system.ask("snapshot", account)
+        await system.ask(4, account)
+        journal = system.journal
+        assert [e.sequence for e in await journal.read_events("acct")] == [4]
+        saved = [e for e in system.events if e.kind == "journal_snapshot_saved"]
+        assert saved[0].fields["events_deleted"] == 3
+    async with make_syndicate() as system:
+        account = await system.create_actor(Account, "acct")
+        assert await system.ask("state", account) == (10, [1, 2, 3, 4], 4, (10, 4))
+        assert await system.ask(5, account) == 15  # sequences continue after the deleted ones
+
+
+async def test_explicit_delete_events_to(make_syndicate: MakeSyndicate) -> None:
+    async with make_syndicate() as system:
+        account = await system.create_actor(Account, "acct")
+        for amount in (1, 2, 3):
+            await system.ask(amount, account)
+        await system.ask("snapshot", account)
+        assert await system.ask(("delete_to", 2), account) == 2
+        assert [e.sequence for e in await system.journal.read_events("acct")] == [3]
+        with pytest.raises(ActorFailed, match="last persisted event is 3"):
+            await system.ask(("delete_to", 9), account)
+
+
+async def test_persist_all_is_atomic_and_applied_in_order(
+    make_syndicate: MakeSyndicate,
+) -> None:
+    async with make_syndicate() as system:
+        account = await system.create_actor(Account, "acct")
+        assert await system.ask(("many", [1, 2, 3]), account) == 3
+        assert await system.ask(("many", []), account) == 3
+        assert await system.ask("state", account) == (6, [1, 2, 3], 3, (0, 0))
+
+
+async def test_snapshot_every_saves_snapshots_automatically(
+    make_syndicate: MakeSyndicate,
+) -> None:
+    async with make_syndicate() as system:
+        account = await system.create_actor(Account, "acct", snapshot_every=2)
+        for amount in (1, 2, 3, 4, 5):
+            await system.ask(amount, account)
+        snapshot = await system.journal.load_snapshot("acct")
+        assert snapshot is not None and snapshot.sequence == 4
+        assert snapshot.state == {"balance": 10, "history": [1, 2, 3, 4]}
+
+
+async def test_a_failed_persist_applies_nothing_and_keeps_the_sequence(
+    make_syndicate: MakeSyndicate,
+) -> None:
+    async with make_syndicate() as system:
+        account = await system.create_actor(Account, "acct")
+        await system.ask(1, account)
+        reply = await system.ask("unpicklable", account)
+        assert reply.startswith("refused: cannot serialize")
+        await system.ask(2, account)
+        assert await system.ask("state", account) == (3, [1, 2], 2, (0, 0))
+        assert [e.sequence for e in await system.journal.read_events("acct")] == [1, 2]
+
+
+async def test_journal_appended_events_only_when_tracing(make_syndicate: MakeSyndicate) -> None:
+    async with make_syndicate() as system:
+        account = await system.create_actor(Account, "quiet")
+        await system.ask(1, account)
+        assert not [e for e in system.events if e.kind == "journal_appended"]
+    async with make_syndicate(trace_messages=True) as system:
+        account = await system.create_actor(Account, "traced")
+        await system.ask(1, account)
+        await system.ask(("many", [2, 3]), account)
+        appended = [e.fields for e in system.events if e.kind == "journal_appended"]
+        assert appended == [
+            {"persistence_id": "traced", "sequence": 1, "events": 1},
+            {"persistence_id": "traced", "sequence": 3, "events": 2},
+        ]
+
+
+async def test_recovery_reads_long_histories_in_pages(
+    make_syndicate: MakeSyndicate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("spark.persistence.actor.RECOVERY_PAGE", 3)
+    async with make_syndicate() as system:
+        account = await system.create_actor(Account, "acct")
+        await system.ask(("many", list(range(1, 11))), account)
+    async with make_syndicate() as system:
+        account = await system.create_actor(Account, "acct")
+        assert await system.ask("state", account) == (55, list(range(1, 11)), 10, (55, 10))
+
+
+async def test_async_hooks_are_awaited(make_syndicate: MakeSyndicate) -> None:
+    class AsyncAccount(Account):
+        async def apply_event(self, event: int) -> None:  # type: ignore[override]
+            self.balance += event
+            self.history.append(event)
+
+        async def on_recovered(self) -> None:  # type: ignore[override]
+            self.recovered_with = (self.balance, -1)
+
+    async with make_syndicate() as system:
+        account = await system.create_actor(AsyncAccount, "acct")
+        await system.ask(2, account)
+    async with make_syndicate() as system:
+        account = await system.create_actor(AsyncAccount, "acct")
+        assert await system.ask("state", account) == (2, [2], 1, (2, -1))
+
+
+# -- identity --------------------------------------------------------------------------------
+
+
+async def test_two_live_actors_with_one_persistence_id_are_refused(
+    make_syndicate: MakeSyndicate,
+) -> None:
+    async with make_syndicate() as system:
+        first = await system.create_actor(Account, "acct")
+        await system.ask(5, first)
+        with pytest.raises(ActorAlreadyExists, match="'acct' is already used"):
+            await system.create_actor(Account, "acct")
+        assert await system.ask(1, first) == 6  # the first one is untouched
+        other = await system.create_actor(Account, "other")
+        assert await system.ask(1, other) == 1
+        await system.stop(first)
+        again = await system.create_actor(Account, "acct")
+        assert await system.ask("state", again) == (6, [5, 1], 2, (6, 2))
+
+
+async def test_a_failed_pre_start_releases_the_persistence_id(
+    make_syndicate: MakeSyndicate,
+) -> None:
+    class BrokenStart(Account):
+        def pre_start(self) -> None:
+            raise RuntimeError("no start today")
+
+    async with make_syndicate() as system:
+        with pytest.raises(RuntimeError, match="no start today"):
+            await system.create_actor(BrokenStart, "acct")
+        account = await system.create_actor(Account, "acct")
+        assert await system.ask(1, account) == 1
+
+
+async def test_an_actor_stopped_by_a_failed_restart_releases_its_id(
+    make_syndicate: MakeSyndicate,
+) -> None:
+    class FailsAfterRestart(Account):
+        def pre_start(self) -> None:
+            if self.incarnation > 0:
+                raise RuntimeError("cannot restart")
+
+    async with make_syndicate() as system:
+        spec = ActorSpec(
+            FailsAfterRestart,
+            ("acct",),
+            supervisor_strategy=SupervisorStrategy.restart(max_restarts=1),
+        )
+        account = await system.create_actor_from_spec(spec)
+        await system.monitor(account)
+        with pytest.raises(ActorFailed):
+            await system.ask("boom", account)
+        exited = await system.receive(timeout=5)
+        assert exited.content.actor == account
+        replacement = await system.create_actor(Account, "acct")
+        assert await system.ask(0, replacement) == 0
+
+
+async def test_persistence_ids_are_per_syndicate(make_syndicate: MakeSyndicate) -> None:
+    async with make_syndicate() as system:
+        await system.create_actor(Account, "acct")
+        async with Syndicate("other", journal=system.journal) as other:
+            await other.create_actor(Account, "elsewhere")
+
+
+# -- configuration errors --------------------------------------------------------------------
+
+
+async def test_a_syndicate_without_journal_says_what_to_do(system: Syndicate) -> None:
+    with pytest.raises(PersistenceError, match=r"needs a journal.*Syndicate\(journal="):
+        await system.create_actor(Account, "acct")
+    assert system.diagnostics().actor_count == 0
+
+
+async def test_forgetting_super_init_is_explained(make_syndicate: MakeSyndicate) -> None:
+    class Forgetful(PersistentActor):
+        def __init__(self) -> None:
+            self.value = 0
+
+        def process(self, message: Message) -> None:
+            return None
+
+    async with make_syndicate() as system:
+        with pytest.raises(PersistenceError, match=r"super\(\).__init__\(persistence_id\)"):
+            await system.create_actor(Forgetful)
+
+
+async def test_concurrent_specs_are_refused(make_syndicate: MakeSyndicate) -> None:
+    async with make_syndicate() as system:
+        spec = ActorSpec(Account, ("acct",), stateless=True, max_concurrency=4)
+        with pytest.raises(InvalidActorSpecError, match="one message at a time"):
+            await system.create_actor_from_spec(spec)
+
+
+def test_constructor_arguments_are_validated() -> None:
+    with pytest.raises(ValueError, match="persistence_id"):
+        Account("")
+    with pytest.raises(ValueError, match="snapshot_every"):
+        Account("acct", snapshot_every=0)
+
+
+async def test_a_broken_event_fails_recovery_with_its_position(
+    make_syndicate: MakeSyndicate,
+) -> None:
+    class Picky(Account):
+        def apply_event(self, event: int) -> None:
+            if self.recovering and event == 2:
+                raise ValueError("bad event")
+            super().apply_event(event)
+
+    async with make_syndicate() as system:
+        account = await system.create_actor(Picky, "acct")
+        await system.ask(("many", [1, 2, 3]), account)
+    async with make_syndicate() as system:
+        with pytest.raises(PersistenceError, match=r"apply_event raised .*bad event.* event 2"):
+            await system.create_actor(Picky, "acct")
+
+
+async def test_persist_is_refused_while_recovering(make_syndicate: MakeSyndicate) -> None:
+    class Sneaky(Account):
+        def apply_snapshot(self, state: dict[str, Any]) -> None:
+            self.schedule_after(1, durable=True)
+
+    async with make_syndicate() as system:
+        account = await system.create_actor(Sneaky, "acct")
+        await system.ask(1, account)
+        await system.ask("snapshot", account)
+    async with make_syndicate() as system:
+        with pytest.raises(PersistenceError, match="not recovered yet"):
+            await system.create_actor(Sneaky, "acct")
+
+
+async def test_on_recovered_may_persist(make_syndicate: MakeSyndicate) -> None:
+    class Greeter(Account):
+        async def on_recovered(self) -> None:  # type: ignore[override]
+            await self.persist(100)
+
+    async with make_syndicate() as system:
+        account = await system.create_actor(Greeter, "acct")
+        assert await system.ask(0, account) == 100
+        await system.stop(account)
+        account = await system.create_actor(Greeter, "acct")
+        assert await system.ask(0, account) == 200
+
+
+class StallingJournal(InMemoryJournal):
+    """Appends hang while ``stalled`` is set (a disk that stopped answering)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stalled = False
+        self.hanging: list[asyncio.Future[None]] = []
+
+    def append(self, persistence_id: str, first_sequence: int, events: Any) -> Any:
+        if self.stalled:
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.hanging.append(future)
+            return future
+        return super().append(persistence_id, first_sequence, events)
+
+
+async def test_an_actor_killed_inside_persist_frees_its_id_and_recovers() -> None:
+    journal = StallingJournal()
+    async with Syndicate("stall", journal=journal, stop_timeout=0.1) as system:
+        account = await system.create_actor(Account, "acct")
+        await system.ask(1, account)
+        journal.stalled = True
+        await system.tell(2, account)
+        await wait_until(lambda: bool(journal.hanging))
+        await system.stop(account)  # the handler never returns: the actor is killed
+        assert journal.hanging[0].cancelled()
+        journal.stalled = False
+        again = await system.create_actor(Account, "acct")
+        assert await system.ask("state", again) == (1, [1], 1, (1, 1))
+        assert await system.ask(5, again) == 6

@@ -1,0 +1,283 @@
+"""SQLiteJournal specifics: WAL, schema versioning, group commit, errors, threads."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import gc
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from spark import PersistenceError
+from spark.persistence import JSONSerializer, SQLiteJournal
+from spark.persistence.sqlite import SCHEMA_VERSION
+from tests.conftest import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _pragma(journal: SQLiteJournal, name: str) -> Any:
+    store = journal._store
+
+    def read() -> Any:
+        assert store.connection is not None
+        return store.connection.execute(f"PRAGMA {name}").fetchone()[0]
+
+    return journal._read(read, f"read PRAGMA {name}")
+
+
+@pytest.mark.parametrize(("level", "value"), [("off", 0), ("normal", 1), ("full", 2), ("extra", 3)])
+async def test_wal_mode_and_synchronous_level(tmp_path: Path, level: str, value: int) -> None:
+    journal = SQLiteJournal(tmp_path / "j.db", synchronous=level)
+    try:
+        assert await _pragma(journal, "synchronous") == value
+        assert await _pragma(journal, "journal_mode") == "wal"
+    finally:
+        await journal.close()
+
+
+async def test_schema_is_versioned_and_reopening_keeps_data(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    journal = SQLiteJournal(path)
+    await journal.append("a", 1, ["one"])
+    await journal.close()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT version FROM schema_version").fetchall() == [
+            (SCHEMA_VERSION,)
+        ]
+    journal = SQLiteJournal(path)
+    try:
+        assert [e.event for e in await journal.read_events("a")] == ["one"]
+    finally:
+        await journal.close()
+
+
+async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    connection.execute("INSERT INTO schema_version VALUES (99)")
+    connection.commit()
+    connection.close()
+    journal = SQLiteJournal(path)
+    with pytest.raises(PersistenceError, match=r"schema version 99.*upgrade Spark"):
+        await journal.highest_sequence("a")
+    await journal.close()
+
+
+async def test_open_failure_is_a_persistence_error(tmp_path: Path) -> None:
+    journal = SQLiteJournal(tmp_path / "missing-dir" / "j.db")
+    with pytest.raises(PersistenceError, match="missing-dir") as caught:
+        await journal.append("a", 1, ["x"])
+    assert isinstance(caught.value.__cause__, sqlite3.Error)
+    with pytest.raises(PersistenceError):
+        await journal.read_events("a")
+    await journal.close()
+
+
+def test_options_are_validated(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="synchronous='fast'"):
+        SQLiteJournal(tmp_path / "j.db", synchronous="fast")
+    with pytest.raises(ValueError, match="max_batch"):
+        SQLiteJournal(tmp_path / "j.db", max_batch=0)
+    with pytest.raises(ValueError, match="busy_timeout"):
+        SQLiteJournal(tmp_path / "j.db", busy_timeout=-1)
+
+
+async def test_append_never_runs_on_the_event_loop(tmp_path: Path) -> None:
+    journal = SQLiteJournal(tmp_path / "j.db")
+    try:
+        pending = journal.append("a", 1, ["x"])
+        # Only the writer thread can resolve it, through the loop we are holding right now.
+        assert not pending.done()
+        await pending
+    finally:
+        await journal.close()
+
+
+async def test_acknowledged_means_committed(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    journal = SQLiteJournal(path)
+    try:
+        for sequence in range(1, 6):
+            await journal.append("a", sequence, [sequence])
+            with sqlite3.connect(path) as observer:  # another connection sees committed data only
+                (count,) = observer.execute("SELECT count(*) FROM events").fetchone()
+            assert count == sequence
+    finally:
+        await journal.close()
+
+
+async def test_concurrent_appends_share_transactions(tmp_path: Path) -> None:
+    journal = SQLiteJournal(tmp_path / "j.db")
+    try:
+        await asyncio.gather(*(journal.append(f"id-{n}", 1, ["x"]) for n in range(200)))
+        stats = journal.statistics()
+        assert stats.writes == 200
+        assert stats.transactions < 200
+        assert stats.largest_batch > 1
+        assert stats.writes_per_transaction > 1
+    finally:
+        await journal.close()
+
+
+async def test_max_batch_one_commits_each_write_alone(tmp_path: Path) -> None:
+    journal = SQLiteJournal(tmp_path / "j.db", max_batch=1)
+    try:
+        await asyncio.gather(*(journal.append(f"id-{n}", 1, ["x"]) for n in range(20)))
+        stats = journal.statistics()
+        assert (stats.transactions, stats.writes, stats.largest_batch) == (20, 20, 1)
+    finally:
+        await journal.close()
+
+
+async def test_a_failing_write_in_a_group_fails_alone(tmp_path: Path) -> None:
+    journal = SQLiteJournal(tmp_path / "j.db")
+    try:
+        await journal.append("taken", 1, ["first"])
+        writes = [journal.append(f"id-{n}", 1, [n]) for n in range(10)]
+        writes.insert(5, journal.append("taken", 1, ["clash"]))
+        outcomes = await asyncio.gather(*writes, return_exceptions=True)
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        assert len(failures) == 1 and isinstance(failures[0], PersistenceError)
+        for n in range(10):
+            assert [e.event for e in await journal.read_events(f"id-{n}")] == [n]
+        assert journal.statistics().failed_writes == 1
+    finally:
+        await journal.close()
+
+
+async def test_a_second_writer_of_the_same_id_is_detected(tmp_path: Path) -> None:
+    first = SQLiteJournal(tmp_path / "j.db")
+    second = SQLiteJournal(tmp_path / "j.db")
+    try:
+        await first.append("a", 1, ["from first"])
+        with pytest.raises(PersistenceError, match="Another writer"):
+            await second.append("a", 1, ["from second"])
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_writes_of_another_connection_invalidate_what_a_journal_knows(
+    tmp_path: Path,
+) -> None:
+    first = SQLiteJournal(tmp_path / "j.db")
+    second = SQLiteJournal(tmp_path / "j.db")
+    try:
+        await first.append("a", 1, ["first knows a=1"])
+        await second.append("a", 2, ["second moved on"])
+        with pytest.raises(PersistenceError, match="already holds sequence 2"):
+            await first.append("a", 2, ["stale"])
+        await first.append("a", 3, ["caught up"])
+        assert [e.sequence for e in await second.read_events("a")] == [1, 2, 3]
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_close_finishes_queued_writes(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    journal = SQLiteJournal(path)
+    writes = [journal.append("a", n, [n]) for n in range(1, 51)]
+    await journal.close()
+    assert all(write.done() and write.exception() is None for write in writes)
+    assert journal.closed
+    reopened = SQLiteJournal(path)
+    try:
+        assert await reopened.highest_sequence("a") == 50
+    finally:
+        await reopened.close()
+
+
+async def test_a_forgotten_journal_stops_its_thread(tmp_path: Path) -> None:
+    journal = SQLiteJournal(tmp_path / "j.db")
+    await journal.append("a", 1, ["written"])
+    thread = journal._writer._thread
+    assert thread is not None and thread.is_alive()
+    del journal
+    gc.collect()
+    await wait_until(lambda: not thread.is_alive())
+    reopened = SQLiteJournal(tmp_path / "j.db")
+    try:
+        assert await reopened.highest_sequence("a") == 1
+    finally:
+        await reopened.close()
+
+
+async def test_a_cancelled_append_may_still_be_stored(tmp_path: Path) -> None:
+    journal = SQLiteJournal(tmp_path / "j.db")
+    try:
+        cancelled = journal.append("a", 1, ["maybe"])
+        cancelled.cancel()
+        await journal.append("a", 2, ["after"])
+        assert [e.event for e in await journal.read_events("a")] == ["maybe", "after"]
+    finally:
+        await journal.close()
+
+
+def test_one_journal_serves_successive_event_loops(tmp_path: Path) -> None:
+    journal = SQLiteJournal(tmp_path / "j.db")
+
+    async def append(sequence: int, event: str) -> None:
+        await journal.append("a", sequence, [event])
+
+    asyncio.run(append(1, "first loop"))
+    asyncio.run(append(2, "second loop"))
+
+    async def finish() -> list[Any]:
+        events = await journal.read_events("a")
+        await journal.close()
+        return [e.event for e in events]
+
+    assert asyncio.run(finish()) == ["first loop", "second loop"]
+
+
+async def test_json_serializer(tmp_path: Path) -> None:
+    journal = SQLiteJournal(tmp_path / "j.db", serializer=JSONSerializer())
+    try:
+        await journal.append("a", 1, [{"amount": 3, "tags": ["x"]}])
+        assert (await journal.read_events("a"))[0].event == {"amount": 3, "tags": ["x"]}
+        with pytest.raises(PersistenceError, match="JSONSerializer"):
+            await journal.append("a", 2, [object()])
+    finally:
+        await journal.close()
+
+
+async def test_corrupt_payload_is_reported_with_its_position(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    journal = SQLiteJournal(path)
+    await journal.append("a", 1, ["fine"])
+    await journal.close()
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE events SET payload = x'00ff' WHERE sequence = 1")
+    journal = SQLiteJournal(path)
+    try:
+        with pytest.raises(PersistenceError, match="cannot deserialize event 1 of 'a'"):
+            await journal.read_events("a")
+    finally:
+        await journal.close()
+
+
+def test_import_spark_does_not_import_sqlite3() -> None:
+    code = "import sys, spark; assert 'sqlite3' not in sys.modules, 'sqlite3 imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_only_the_sqlite_journal_imports_sqlite3() -> None:
+    importers = []
+    for path in (ROOT / "spark").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            if any(name.split(".")[0] == "sqlite3" for name in names):
+                importers.append(path.relative_to(ROOT).as_posix())
+    assert sorted(set(importers)) == ["spark/persistence/sqlite.py"]
