@@ -3,8 +3,8 @@
 Two live actors writing the same persistence id would interleave their sequence numbers and
 corrupt each other's history, so a second one is refused. Ownership belongs to the actor *cell*
 (it survives supervised restarts) and ends when the cell stops - however it stops: an orderly
-stop, a kill, or a start aborted by a failing ``pre_start`` (the core calls no stop hook then,
-so the registry watches the cell's "stopped" future instead).
+stop, a kill, or a start aborted by a failing ``pre_start``. The registry watches the cell's
+"stopped" future, so ownership ends with the cell even before ``_spark_after_stop`` runs.
 """
 
 from __future__ import annotations
