@@ -25,6 +25,7 @@ from spark.execution._protocol import (
     payload_of,
     pickle_refusal,
 )
+from spark.execution._watch import when_stopped
 from spark.execution.context import (
     Target,
     ThreadChannel,
@@ -138,6 +139,7 @@ class ProcessProxy(Actor):
 
     async def pre_start(self) -> None:
         self._address = self.address
+        when_stopped(self, self._release)  # also after a kill, which skips post_stop
         pool = self._backend.pool
         recipe = self._recipe = pool.register(self._recipe_data)
         try:
@@ -180,7 +182,7 @@ class ProcessProxy(Actor):
     def _release(self) -> None:
         recipe, self._recipe = self._recipe, None
         self._stash.clear()
-        if recipe is not None:
+        if recipe is not None and not self._backend.closed:
             self._backend.pool.release(recipe)
 
     def _prune_stash(self) -> None:

@@ -248,6 +248,10 @@ class ProcessBackend:
         return _adapted(spec, proxy, (self, spec, recipe))
 
     @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
     def pool(self) -> ProcessPool:
         if self._closed:
             raise SyndicateError("the worker-process pool is closed (syndicate shut down)")

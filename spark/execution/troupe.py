@@ -15,17 +15,18 @@ queue: beyond it a send is refused with ``"troupe full"``.
 from __future__ import annotations
 
 import asyncio
+from asyncio import TimerHandle
 from collections import deque
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from spark.core.actor import Actor
 from spark.core.exceptions import InvalidActorSpecError
 from spark.core.identity import ActorAddress, Envelope
 from spark.core.message import Message
-from spark.core.messages import WakeupMessage
 from spark.core.spec import ActorSpec
 from spark.core.supervision import SupervisorStrategy
 from spark.execution._protocol import DispatchHook, dump_payload, pickle_refusal
+from spark.execution._watch import when_stopped
 from spark.execution.messages import (
     UNCHANGED,
     GetTroupeStatus,
@@ -34,6 +35,9 @@ from spark.execution.messages import (
     UpdateTroupeSettings,
     check_settings,
 )
+
+if TYPE_CHECKING:
+    from spark.core.syndicate import Syndicate
 
 __all__ = ["TROUPE_FULL", "Troupe"]
 
@@ -48,8 +52,15 @@ class _Pump:
     __slots__ = ()
 
 
+class _Trim:
+    """Internal wake-up: surplus workers may have idled long enough to be stopped."""
+
+    __slots__ = ()
+
+
 _PUMP: Final = _Pump()
-_OWN_MESSAGES: Final = frozenset({_Pump, GetTroupeStatus, UpdateTroupeSettings, WakeupMessage})
+_TRIM: Final = _Trim()
+_OWN_MESSAGES: Final = frozenset({_Pump, _Trim, GetTroupeStatus, UpdateTroupeSettings})
 
 
 class _Member:
@@ -105,6 +116,7 @@ class Troupe(Actor):
     """
 
     _spark_gated = True
+    _system: Syndicate  # set in pre_start
     #: Workers that fail are restarted in place (stateless workers lose nothing by it).
     supervisor_strategy = SupervisorStrategy.restart()
 
@@ -157,7 +169,7 @@ class Troupe(Actor):
         self._in_flight = 0
         self._forwarding: _Job | None = None
         self._pump_posted = False
-        self._trim_timer: str | None = None
+        self._trim_handle: TimerHandle | None = None
         self._closed = False
         self._next_turn = 0
         self._dispatched = 0
@@ -200,6 +212,8 @@ class Troupe(Actor):
     # -- lifecycle -----------------------------------------------------------------------
 
     async def pre_start(self) -> None:
+        self._system = self.system  # still reachable after the cell is gone (see _close)
+        when_stopped(self, self._stopped_for_good)
         # Start the idle workers now: a broken worker spec fails create_actor(Troupe, ...).
         for _ in range(self._idle_count):
             address = await self.create_actor_from_spec(self._spec)
@@ -211,9 +225,15 @@ class Troupe(Actor):
     async def pre_restart(self, error: BaseException) -> None:
         self._close("troupe restarted")
 
+    def _stopped_for_good(self) -> None:
+        # Also runs after a kill, which skips post_stop: queued work must not vanish silently.
+        if not self._closed:
+            self._close("system is shut down" if self._system.closing else "actor stopped")
+
     def _close(self, reason: str) -> None:
         self._closed = True
-        system = self.system
+        self._cancel_trim()
+        system = self._system
         while self._pending:
             system._dead_letter(self._pending.popleft().message, reason)
         self._prepickled.clear()
@@ -246,8 +266,8 @@ class Troupe(Actor):
             return self.status()
         if kind is UpdateTroupeSettings:
             return await self._update(message, content)
-        if kind is WakeupMessage and content.timer_id == self._trim_timer:
-            self._trim_timer = None
+        if kind is _Trim:
+            self._trim_handle = None
             await self._trim()
             return None
         assert isinstance(message, Envelope)
@@ -300,9 +320,8 @@ class Troupe(Actor):
         self._idle_count = idle_count
         self._max_pending = max_pending
         self._routing = routing
-        if timeout != self._idle_timeout and self._trim_timer is not None:
-            self.cancel_timer(self._trim_timer)
-            self._trim_timer = None
+        if timeout != self._idle_timeout:
+            self._cancel_trim()
         self._idle_timeout = float(timeout)
         surplus = len(self._members) - max_count
         if surplus > 0:
@@ -448,16 +467,19 @@ class Troupe(Actor):
         """Make the run loop look at the queue again (at most one wake-up in flight)."""
         if self._pump_posted or self._closed or not (self._pending or retire):
             return
+        self._pump_posted = self._post_self(_PUMP)
+
+    def _post_self(self, content: _Pump | _Trim) -> bool:
+        """Queue an internal wake-up behind the work already queued (the user lane)."""
         cell = self._spark_cell
-        if cell is None or not cell.accepting:
-            return
+        if cell is None or not cell.accepting or self._closed:
+            return False
         kernel = cell.kernel
         envelope = Envelope(
-            _PUMP, None, cell.address, kernel._next_id(), None, None, kernel.clock()
+            content, None, cell.address, kernel._next_id(), None, None, kernel.clock()
         )
-        self._pump_posted = True
-        if not kernel._deliver(cell, envelope, cell).success:
-            self._pump_posted = False
+        envelope.incarnation = cell.incarnation
+        return kernel._deliver(cell, envelope, cell).success
 
     # -- shrinking -----------------------------------------------------------------------
 
@@ -471,14 +493,24 @@ class Troupe(Actor):
         await self.system.stop(member.address, reason)
 
     def _schedule_trim(self) -> None:
-        if self._trim_timer is not None or self._closed:
+        # A loop timer of our own (cancelled in _close) that posts _TRIM to our mailbox.
+        if self._trim_handle is not None or self._closed:
             return
         if len(self._members) <= self._idle_count:
             return
         now = self._now()
         idle = [m.last_active for m in self._members.values() if not m.jobs and not m.retiring]
         delay = self._idle_timeout if not idle else min(idle) + self._idle_timeout - now
-        self._trim_timer = self.schedule_after(max(delay, 0.001))
+        self._trim_handle = self.system.loop.call_later(max(delay, 0.001), self._trim_due)
+
+    def _trim_due(self) -> None:
+        if not self._post_self(_TRIM):
+            self._trim_handle = None
+
+    def _cancel_trim(self) -> None:
+        handle, self._trim_handle = self._trim_handle, None
+        if handle is not None:
+            handle.cancel()
 
     async def _trim(self) -> None:
         surplus = len(self._members) - self._idle_count

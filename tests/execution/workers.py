@@ -128,7 +128,7 @@ class StuckOnce(Actor):
         self.deliveries = deliveries
 
     async def process(self, message: Message) -> Any:
-        self.deliveries.append(message.content)
+        self.deliveries.append((message.content, self.address))
         if len(self.deliveries) == 1:
             await asyncio.Event().wait()
         return ("done", message.content)
