@@ -3,15 +3,16 @@
 ``ActorSpec(MyActor, execution="thread" | "process", stateless=True)`` runs ``process()`` (a
 plain ``def``) off the event loop; ``Troupe`` puts one address in front of a pool of workers.
 See the "Execution and pools" section of ``docs/actor_overview.md``.
+
+The backends (thread pool, worker processes) are imported on first use, so ``import spark``
+does not pay for ``multiprocessing``.
 """
 
-from spark.execution.backends import (
-    ProcessBackend,
-    ProcessPoolStatistics,
-    ThreadBackend,
-    ThreadPoolStatistics,
-    configure_execution,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from spark.execution.context import WorkerContext, worker_context
 from spark.execution.errors import WorkerDiedError, WorkerRestrictionError
 from spark.execution.messages import (
@@ -22,6 +23,15 @@ from spark.execution.messages import (
     UpdateTroupeSettings,
 )
 from spark.execution.troupe import TROUPE_FULL, Troupe
+
+if TYPE_CHECKING:
+    from spark.execution.backends import (
+        ProcessBackend,
+        ProcessPoolStatistics,
+        ThreadBackend,
+        ThreadPoolStatistics,
+        configure_execution,
+    )
 
 __all__ = [
     "ROUTINGS",
@@ -41,3 +51,25 @@ __all__ = [
     "configure_execution",
     "worker_context",
 ]
+
+_LAZY = frozenset(
+    {
+        "ProcessBackend",
+        "ProcessPoolStatistics",
+        "ThreadBackend",
+        "ThreadPoolStatistics",
+        "configure_execution",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'spark.execution' has no attribute {name!r}")
+    value = getattr(importlib.import_module("spark.execution.backends"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _LAZY)

@@ -45,7 +45,8 @@ UNCHANGED: Final = Unchanged.UNCHANGED
 
 @dataclass(frozen=True, slots=True)
 class GetTroupeStatus:
-    """Ask a Troupe for a :class:`TroupeStatus` snapshot (served before queued work waits)."""
+    """Ask a Troupe for a :class:`TroupeStatus` snapshot (answered by the Troupe itself, without
+    waiting for the work queued in it)."""
 
 
 @dataclass(frozen=True, slots=True)
