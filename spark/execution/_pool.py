@@ -101,6 +101,7 @@ class _Worker:
         "process",
         "reader",
         "retired",
+        "spoke",
         "unload_pending",
     )
 
@@ -116,6 +117,7 @@ class _Worker:
         self.unload_pending: set[int] = set()
         self.dead = False
         self.retired = False
+        self.spoke = False  # has it ever sent a frame (i.e. did it finish starting)?
         self.reader: threading.Thread | None = None
 
 
@@ -323,6 +325,7 @@ class ProcessPool:
         return True
 
     def _on_frame(self, worker: _Worker, frame: tuple[Any, ...]) -> None:
+        worker.spoke = True
         job = worker.job
         kind = frame[0]
         if kind == REQUEST:
@@ -363,7 +366,9 @@ class ProcessPool:
         self._forget(worker)
         job = worker.job
         if job is not None and not job.future.done():
-            job.future.set_exception(WorkerDiedError(worker.pid, exitcode))
+            # Exiting with an error before ever answering: it could not even start.
+            starting = not worker.spoke and exitcode is not None and exitcode > 0
+            job.future.set_exception(WorkerDiedError(worker.pid, exitcode, starting))
         if not worker.exited.done():
             worker.exited.set_result(None)
         if not worker.retired and not self._closed:

@@ -37,13 +37,20 @@ class WorkerDiedError(SparkException):
     ``"worker died: ..."`` (and an ask fails with that reason); a Troupe re-dispatches the work.
     """
 
-    def __init__(self, pid: int | None, exitcode: int | None) -> None:
+    def __init__(self, pid: int | None, exitcode: int | None, starting: bool = False) -> None:
         self.pid = pid
         self.exitcode = exitcode
-        super().__init__(f"worker died: {describe_exit(pid, exitcode)}")
+        self.starting = starting
+        text = f"worker died: {describe_exit(pid, exitcode)}"
+        if starting:
+            text += (
+                " while starting (see its stderr; a script that creates process actors must"
+                " guard its entry point with: if __name__ == '__main__':)"
+            )
+        super().__init__(text)
 
-    def __reduce__(self) -> tuple[type[WorkerDiedError], tuple[int | None, int | None]]:
-        return (type(self), (self.pid, self.exitcode))
+    def __reduce__(self) -> tuple[type[WorkerDiedError], tuple[int | None, int | None, bool]]:
+        return (type(self), (self.pid, self.exitcode, self.starting))
 
 
 def describe_exit(pid: int | None, exitcode: int | None) -> str:
