@@ -61,7 +61,7 @@ class ThreadProxy(Actor):
     async def pre_start(self) -> None:
         address = self.address
         self._view = WorkerView("thread", self.syndicate_id, address, self.parent, self.incarnation)
-        self._channel = ThreadChannel(asyncio.get_running_loop(), self.system, address)
+        self._channel = ThreadChannel(asyncio.get_running_loop(), self)
         self._instance = await self._backend.run(self._build)
 
     async def process(self, message: Message) -> Any:
@@ -210,12 +210,9 @@ class ProcessProxy(Actor):
     async def _serve_request(
         self, message: Message | None, kind: int, target: Target, value: Any
     ) -> DeliveryResult:
-        """A worker's ``worker_context().tell/reply``, carried out on the loop."""
-        address = self._address
-        assert address is not None
-        system = self.system
+        """A worker's ``worker_context().tell/reply``, carried out on the loop as this actor."""
         if kind == TELL:
-            return await system._tell(value, target, address, None, None, None, None)
+            return await self.tell(value, target)
         if kind == REPLY and message is not None:
-            return system._reply(message, value, address)
+            return await self.reply(message, value)
         return DeliveryResult(False, "no message to reply to")

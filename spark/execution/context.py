@@ -14,7 +14,7 @@ import asyncio
 import inspect
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn, Protocol
+from typing import Any, Final, Literal, NoReturn, Protocol
 
 from spark.core.actor import Actor
 from spark.core.exceptions import SparkException
@@ -22,9 +22,6 @@ from spark.core.identity import ActorAddress
 from spark.core.message import Message
 from spark.core.messages import DeliveryResult
 from spark.execution.errors import WorkerRestrictionError
-
-if TYPE_CHECKING:
-    from spark.core._kernel import Kernel
 
 __all__ = [
     "Channel",
@@ -229,26 +226,21 @@ def restrict(instance: Actor, view: WorkerView) -> None:
 
 
 class ThreadChannel:
-    """A thread worker's way to the runtime: run the operation on the loop and wait for it."""
+    """A thread worker's way to the runtime: the actor's own helpers, run on the loop."""
 
-    __slots__ = ("_address", "_kernel", "_loop")
+    __slots__ = ("_actor", "_loop")
 
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, kernel: Kernel, address: ActorAddress
-    ) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, actor: Actor) -> None:
         self._loop = loop
-        self._kernel = kernel
-        self._address = address
+        self._actor = actor  # the in-process proxy: its helpers send as the actor's address
 
     def tell(self, content: Any, target: Target) -> DeliveryResult:
-        coroutine = self._kernel._tell(content, target, self._address, None, None, None, None)
+        coroutine = self._actor.tell(content, target)
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
     def reply(self, message: Message, value: Any) -> DeliveryResult:
-        async def reply() -> DeliveryResult:
-            return self._kernel._reply(message, value, self._address)
-
-        return asyncio.run_coroutine_threadsafe(reply(), self._loop).result()
+        coroutine = self._actor.reply(message, value)
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
 
 def refuse_awaitable(result: Any, where: str, mode: WorkerMode) -> None:

@@ -346,13 +346,13 @@ class Troupe(Actor):
 
     async def _choose(self) -> _Member | None:
         capacity = self._capacity
-        cells = self.system._cells
+        local_cell = self.system._local_cell
         available = [
             member
             for member in self._members.values()
             if not member.retiring
             and len(member.jobs) < capacity
-            and _accepting(cells.get(member.address.actor_id))
+            and _accepting(local_cell(member.address))
         ]
         can_grow = len(self._members) < self._max_count
         if self._routing == "round_robin":
