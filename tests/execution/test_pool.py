@@ -76,3 +76,22 @@ async def test_stopping_a_process_actor_mid_job_kills_its_worker() -> None:
         # Nobody waits for that work any more, and a process cannot be interrupted: retired.
         await wait_until(lambda: not process_alive(busy))
         assert process_backend(system).statistics().died == 0  # on purpose, not a crash
+
+
+async def test_a_job_waiting_for_a_worker_can_be_abandoned() -> None:
+    async with Syndicate("abandon", stop_timeout=0.2) as system:
+        configure_execution(system, max_processes=1)
+        spec = ActorSpec(ReportsThenSleeps, execution="process", stateless=True)
+        busy = await system.create_actor_from_spec(spec)
+        waiting = await system.create_actor_from_spec(spec)
+        first = asyncio.ensure_future(system.ask(30, busy, timeout=None))
+        await system.receive(timeout=5)
+        second = asyncio.ensure_future(system.ask(0, waiting, timeout=None))
+        await wait_until(lambda: process_backend(system).statistics().waiting == 1)
+        await system.stop(waiting)  # its handler waits for the pool: killed, waiter withdrawn
+        with pytest.raises(MessageDeliveryError):
+            await second
+        stats = process_backend(system).statistics()
+        assert (stats.waiting, stats.busy, stats.workers) == (0, 1, 1)
+        assert not first.done()
+        first.cancel()

@@ -246,3 +246,36 @@ async def test_invalid_worker_spec_is_refused(system: Syndicate) -> None:
         await system.create_actor(Troupe, "WhereAmI")
     with pytest.raises(InvalidActorSpecError, match="must not have a name"):
         await system.create_actor(Troupe, ActorSpec(WhereAmI, name="worker"))
+
+
+async def test_lowering_max_count_retires_busy_workers_once_they_finish(
+    system: Syndicate,
+) -> None:
+    release, seen = asyncio.Event(), []
+    troupe = await system.create_actor(
+        Troupe, ActorSpec(Gate, (release, seen)), max_count=3, idle_count=3
+    )
+    asking = [asyncio.ensure_future(system.ask(i, troupe)) for i in range(3)]
+    await wait_until(lambda: len(seen) == 3)
+    shrunk = await system.ask(UpdateTroupeSettings(max_count=1, idle_count=1), troupe)
+    assert (shrunk.workers, shrunk.busy) == (3, 3)  # busy workers finish their work first
+    release.set()
+    assert sorted(await asyncio.gather(*asking)) == [0, 1, 2]
+
+    async def one_left() -> bool:
+        return (await status(system, troupe)).workers == 1
+
+    await wait_until(one_left)
+
+
+async def test_workers_with_max_concurrency_take_several_messages(system: Syndicate) -> None:
+    release, seen = asyncio.Event(), []
+    spec = ActorSpec(Gate, (release, seen), stateless=True, max_concurrency=3)
+    troupe = await system.create_actor(Troupe, spec, max_count=1, idle_count=1, max_pending=0)
+    asking = [asyncio.ensure_future(system.ask(i, troupe)) for i in range(3)]
+    await wait_until(lambda: len(seen) == 3)
+    assert (await status(system, troupe)).in_flight == 3
+    refused = await system.tell("fourth", troupe)
+    assert refused.reason == "troupe full"
+    release.set()
+    assert sorted(await asyncio.gather(*asking)) == [0, 1, 2]
