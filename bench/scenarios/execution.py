@@ -91,16 +91,14 @@ async def _run_jobs(system: Syndicate, target: Any) -> float:
     return JOBS / (time.perf_counter() - started)
 
 
-@scenario("cpu-bound x40", impl="in-process actor", unit="jobs/s", baseline=True, runs=3)
+@scenario("cpu-bound x40", impl="in-process actor", unit="jobs/s", baseline=True)
 async def cpu_inprocess() -> float:
     async with Syndicate("bench-cpu") as system:
         actor = await system.create_actor(CpuJob)
         return await _run_jobs(system, actor)
 
 
-@scenario(
-    "cpu-bound x40", impl="process Troupe, 2 workers", unit="jobs/s", target=">= 1.7x", runs=3
-)
+@scenario("cpu-bound x40", impl="process Troupe, 2 workers", unit="jobs/s", target=">= 1.7x")
 async def cpu_process_troupe() -> float:
     async with Syndicate("bench-cpu") as system:
         configure_execution(system, max_processes=2)

@@ -184,10 +184,12 @@ class ThreadBackend:
                 pass  # the loop is gone; nobody waits any more
 
         # A separate daemon thread: a stuck call must not hang the loop's own executor too.
-        threading.Thread(target=join, name="spark-thread-pool-closer", daemon=True).start()
+        closer = threading.Thread(target=join, name="spark-thread-pool-closer", daemon=True)
+        closer.start()
         grace = self._system.stop_timeout
         try:
             await asyncio.wait_for(asyncio.shield(joined), grace)
+            closer.join(timeout=1.0)  # it has nothing left to do but return
         except TimeoutError:
             self._system.logger.warning(
                 "thread pool: %d call(s) still running after %.3g s; threads cannot be"

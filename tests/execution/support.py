@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Any
 
@@ -30,7 +29,3 @@ def process_backend(system: Syndicate) -> Any:
     backend = system.extension("execution:process", ProcessBackend)
     assert isinstance(backend, ProcessBackend)
     return backend
-
-
-def other_pid(pid: int) -> bool:
-    return pid != os.getpid()
