@@ -60,6 +60,7 @@ from spark.core import (
     WakeupMessage,
     WorkflowError,
 )
+from spark.execution import GetTroupeStatus, Troupe, TroupeStatus, UpdateTroupeSettings
 
 __all__ = [
     "EVENT_KINDS",
@@ -86,6 +87,7 @@ __all__ = [
     "FederationAuthError",
     "FederationError",
     "FrameError",
+    "GetTroupeStatus",
     "HandshakeError",
     "InvalidActorSpecError",
     "LateReply",
@@ -104,7 +106,10 @@ __all__ = [
     "Syndicate",
     "SyndicateError",
     "TransportError",
+    "Troupe",
+    "TroupeStatus",
     "UnsupportedBackendError",
+    "UpdateTroupeSettings",
     "WakeupMessage",
     "WorkflowError",
     "__version__",

@@ -1,0 +1,97 @@
+"""The worker-process pool (spark/execution/_pool.py): death, replacement, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import pytest
+
+from spark import ActorSpec, MessageDeliveryError, Syndicate
+from spark.execution import configure_execution
+from tests.conftest import wait_until
+from tests.execution.support import process_alive, process_backend
+from tests.execution.workers import ReportsThenSleeps, Sleeper
+
+
+async def test_killed_worker_is_replaced_and_its_message_dead_lettered(
+    system: Syndicate,
+) -> None:
+    configure_execution(system, max_processes=1)
+    actor = await system.create_actor_from_spec(
+        ActorSpec(ReportsThenSleeps, execution="process", stateless=True)
+    )
+    asking = asyncio.ensure_future(system.ask(30, actor, timeout=None))
+    started = await system.receive(timeout=5)
+    _, victim = started.content
+    os.kill(victim, signal.SIGKILL)
+    with pytest.raises(MessageDeliveryError) as caught:
+        await asyncio.wait_for(asking, 5)
+    assert caught.value.reason.startswith("worker died")
+    assert "SIGKILL" in caught.value.reason
+    assert system.dead_letters[-1].reason == caught.value.reason
+    # The actor keeps serving, from a new worker process.
+    replacement = await system.ask(0, actor)
+    assert replacement != victim and process_alive(replacement)
+    await system.receive(timeout=5)  # the replacement's "started" report
+    stats = process_backend(system).statistics()
+    assert (stats.died, stats.started, stats.pids) == (1, 2, (replacement,))
+    assert not process_alive(victim)
+
+
+async def test_worker_killed_while_idle_is_noticed_and_replaced(system: Syndicate) -> None:
+    configure_execution(system, max_processes=1)
+    actor = await system.create_actor_from_spec(
+        ActorSpec(Sleeper, execution="process", stateless=True)
+    )
+    victim = await system.ask(0, actor)
+    os.kill(victim, signal.SIGKILL)
+    await wait_until(lambda: process_backend(system).statistics().died == 1)
+    assert process_backend(system).statistics().workers == 0
+    replacement = await system.ask(0, actor)
+    assert replacement != victim
+
+
+async def test_jobs_beyond_the_pool_size_wait_for_a_worker(system: Syndicate) -> None:
+    configure_execution(system, max_processes=1)
+    actor = await system.create_actor_from_spec(
+        ActorSpec(Sleeper, execution="process", stateless=True, max_concurrency=3)
+    )
+    pids = await asyncio.gather(*(system.ask(0.05, actor) for _ in range(3)))
+    assert len(set(pids)) == 1
+    assert process_backend(system).statistics().waiting == 0
+
+
+async def test_stopping_a_process_actor_mid_job_kills_its_worker() -> None:
+    async with Syndicate("stop-mid-job", stop_timeout=0.2) as system:
+        actor = await system.create_actor_from_spec(
+            ActorSpec(ReportsThenSleeps, execution="process", stateless=True)
+        )
+        asking = asyncio.ensure_future(system.ask(30, actor, timeout=None))
+        _, busy = (await system.receive(timeout=5)).content
+        await system.stop(actor)  # the handler outlives stop_timeout: the proxy is killed
+        with pytest.raises(MessageDeliveryError, match="actor stopped"):
+            await asking
+        # Nobody waits for that work any more, and a process cannot be interrupted: retired.
+        await wait_until(lambda: not process_alive(busy))
+        assert process_backend(system).statistics().died == 0  # on purpose, not a crash
+
+
+async def test_a_job_waiting_for_a_worker_can_be_abandoned() -> None:
+    async with Syndicate("abandon", stop_timeout=0.2) as system:
+        configure_execution(system, max_processes=1)
+        spec = ActorSpec(ReportsThenSleeps, execution="process", stateless=True)
+        busy = await system.create_actor_from_spec(spec)
+        waiting = await system.create_actor_from_spec(spec)
+        first = asyncio.ensure_future(system.ask(30, busy, timeout=None))
+        await system.receive(timeout=5)
+        second = asyncio.ensure_future(system.ask(0, waiting, timeout=None))
+        await wait_until(lambda: process_backend(system).statistics().waiting == 1)
+        await system.stop(waiting)  # its handler waits for the pool: killed, waiter withdrawn
+        with pytest.raises(MessageDeliveryError):
+            await second
+        stats = process_backend(system).statistics()
+        assert (stats.waiting, stats.busy, stats.workers) == (0, 1, 1)
+        assert not first.done()
+        first.cancel()
