@@ -426,7 +426,17 @@ class Kernel:
         return self._result(reason)
 
     def _dead_letter(self, envelope: Envelope, reason: str) -> None:
-        """Record a message that will not be processed; fail the ask waiting on it, if any."""
+        """Record a message that will not be processed; fail the ask waiting on it, if any.
+
+        An extension that routed the message (``on_done``) hears of it first and may take it
+        back (by returning ``True``, e.g. a pool re-dispatching it): then it is neither a dead
+        letter nor a failed ask.
+        """
+        on_done = envelope.on_done
+        if on_done is not None:
+            envelope.on_done = None
+            if on_done(envelope, "dropped") is True:
+                return
         self.office.record(envelope, reason)
         correlation_id = envelope.correlation_id
         sender = envelope.sender
@@ -434,10 +444,6 @@ class Kernel:
             slot = self._slots.get(correlation_id)
             if slot is not None and sender.syndicate_id == self.syndicate_id:
                 slot.fail(MessageDeliveryError(envelope.target, reason))
-        on_done = envelope.on_done
-        if on_done is not None:
-            envelope.on_done = None
-            on_done(envelope, "dropped")
         self.bus.emit("dead_letter", envelope.target, envelope.id, reason)
 
     # -- replies -------------------------------------------------------------------------
@@ -502,7 +508,7 @@ class Kernel:
         message: Message,
         target: Target,
         cell: ActorCell | None,
-        on_done: Callable[[Envelope, str], None] | None,
+        on_done: Callable[[Envelope, str], bool | None] | None,
     ) -> DeliveryResult:
         envelope = Envelope(
             message.content,

@@ -89,12 +89,17 @@ class _Resume:
 RESUME = _Resume()
 
 
-def done(envelope: Envelope, outcome: str) -> None:
-    """Tell an extension how the delivery of ``envelope`` ended (at most once)."""
+def done(envelope: Envelope, outcome: str) -> bool:
+    """Tell an extension how the delivery of ``envelope`` ended (at most once).
+
+    Returns ``True`` when the extension took a dropped message back (it will deliver it
+    elsewhere), so the caller must not fail its ask.
+    """
     on_done = envelope.on_done
-    if on_done is not None:
-        envelope.on_done = None
-        on_done(envelope, outcome)
+    if on_done is None:
+        return False
+    envelope.on_done = None
+    return on_done(envelope, outcome) is True
 
 
 async def call_hook(cell: ActorCell, name: str, hook: Callable[..., Any], *args: Any) -> bool:
@@ -431,12 +436,12 @@ def finalize(cell: ActorCell, reason: str, code: int, *, notify_parent: bool = T
     current = cell.current
     if current is not None:
         cell.current = None
-        kernel._fail_slot(current, MessageDeliveryError(address, "actor stopped"))
-        done(current, "dropped")
+        if not done(current, "dropped"):
+            kernel._fail_slot(current, MessageDeliveryError(address, "actor stopped"))
     if cell.inflight:
         for task, envelope in list(cell.inflight.items()):
-            kernel._fail_slot(envelope, MessageDeliveryError(address, "actor stopped"))
-            done(envelope, "dropped")
+            if not done(envelope, "dropped"):
+                kernel._fail_slot(envelope, MessageDeliveryError(address, "actor stopped"))
             task.cancel()
     mailbox = cell.mailbox
     user = mailbox.user

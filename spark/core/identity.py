@@ -53,7 +53,8 @@ class Envelope(Message):
     ``time.monotonic()`` values; ``incarnation`` binds runtime-originated messages (timer wakeups)
     to the incarnation that scheduled them; ``on_done`` lets an extension (a pool, a durable
     timer) learn how the delivery ended: it is called once with ``"processed"``, ``"failed"`` or
-    ``"dropped"``.
+    ``"dropped"``; for ``"dropped"`` it may return ``True`` to take the message back (it is then
+    neither dead-lettered nor does its ask fail).
     """
 
     __slots__ = ("deadline", "enqueued_at", "incarnation", "on_done", "target")
@@ -62,7 +63,7 @@ class Envelope(Message):
     deadline: float | None
     enqueued_at: float
     incarnation: int | None
-    on_done: Callable[[Envelope, str], None] | None
+    on_done: Callable[[Envelope, str], bool | None] | None
 
     def __init__(
         self,

@@ -74,7 +74,8 @@ class DispatchHook:
     def __init__(self) -> None:
         self.pickled_payload: bytes | None = None
 
-    def __call__(self, envelope: Envelope, outcome: str) -> None:
+    def __call__(self, envelope: Envelope, outcome: str) -> bool | None:
+        """``on_done``: return ``True`` for a dropped message to take it back."""
         return None
 
     def redispatch(self, envelope: Envelope, reason: str) -> bool:

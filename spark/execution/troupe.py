@@ -89,8 +89,8 @@ class _Job(DispatchHook):
         self.attempts = 0
         self.early: str | None = None
 
-    def __call__(self, envelope: Envelope, outcome: str) -> None:
-        self.troupe._finished(self, outcome)
+    def __call__(self, envelope: Envelope, outcome: str) -> bool:
+        return self.troupe._finished(self, outcome)
 
     def redispatch(self, envelope: Envelope, reason: str) -> bool:
         return self.troupe._take_back(self)
@@ -407,21 +407,28 @@ class Troupe(Actor):
             self._detach(job)
             self._lost += 1
 
-    def _finished(self, job: _Job, outcome: str) -> None:
-        """``on_done`` of a dispatched message: the worker processed, failed or dropped it."""
+    def _finished(self, job: _Job, outcome: str) -> bool:
+        """``on_done`` of a dispatched message: the worker processed, failed or dropped it.
+
+        Returns ``True`` when a dropped message was taken back for another worker, so the
+        runtime neither dead-letters it nor fails its ask.
+        """
         if self._forwarding is job:
             job.early = outcome
-            return
+            return False
         member = self._detach(job)
+        taken_back = False
         if outcome == "processed":
             self._completed += 1
         elif outcome == "failed":
             self._failed += 1
         elif self._can_retry(job):
             self._requeue(job)
+            taken_back = True
         else:
             self._lost += 1
         self._poke(member is not None and member.retiring and not member.jobs)
+        return taken_back
 
     def _take_back(self, job: _Job) -> bool:
         """A worker process died under ``job``; re-dispatch it if it may still be answered."""
