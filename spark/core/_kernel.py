@@ -24,7 +24,7 @@ from spark.core.exceptions import (
     MessageDeliveryError,
     SyndicateError,
 )
-from spark.core.identity import ActorAddress, Envelope
+from spark.core.identity import ActorAddress, Dropped, Envelope
 from spark.core.inbox import Inbox
 from spark.core.message import Message
 from spark.core.messages import DeliveryResult
@@ -227,9 +227,15 @@ class Kernel:
                 user = mailbox.user
                 if (
                     user is not None
-                    and not mailbox.checked
                     and target_cell.accepting
                     and not self.trace_messages
+                    and (
+                        not mailbox.checked
+                        or (  # bounded, not full, no gate: the same quick append
+                            mailbox.gate is None
+                            and len(user) + mailbox.reserved < mailbox.max_size  # type: ignore[operator]
+                        )
+                    )
                 ):
                     user.append(envelope)
                     if target_cell.task is None and target_cell.state == RUNNING:
@@ -262,9 +268,15 @@ class Kernel:
                 user = mailbox.user
                 if (
                     user is not None
-                    and not mailbox.checked
                     and cell.accepting
                     and not self.trace_messages
+                    and (
+                        not mailbox.checked
+                        or (  # bounded, not full, no gate: the same quick append
+                            mailbox.gate is None
+                            and len(user) + mailbox.reserved < mailbox.max_size  # type: ignore[operator]
+                        )
+                    )
                 ):
                     user.append(envelope)
                     if cell.task is None and cell.state == RUNNING:
@@ -435,7 +447,7 @@ class Kernel:
         on_done = envelope.on_done
         if on_done is not None:
             envelope.on_done = None
-            if on_done(envelope, "dropped") is True:
+            if on_done(envelope, Dropped(reason)) is True:
                 return
         self.office.record(envelope, reason)
         correlation_id = envelope.correlation_id

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from spark.core._runtime import RUNNING, STOPPED, STOPPING, ActorCell
 from spark.core.exceptions import ActorFailed, MessageDeliveryError
-from spark.core.identity import ActorAddress, Envelope
+from spark.core.identity import ActorAddress, Dropped, Envelope
 from spark.core.messages import (
     ABNORMAL_EXIT,
     NORMAL_EXIT,
@@ -130,7 +130,7 @@ def bound_ok(cell: ActorCell, envelope: Envelope) -> bool:
         cell._timers is None or not cell._timers.is_live(envelope)
     ):
         # The timer was cancelled after this wakeup was queued: it must not be delivered.
-        done(envelope, "dropped")
+        done(envelope, Dropped("timer cancelled"))
         return False
     return True
 
@@ -436,11 +436,11 @@ def finalize(cell: ActorCell, reason: str, code: int, *, notify_parent: bool = T
     current = cell.current
     if current is not None:
         cell.current = None
-        if not done(current, "dropped"):
+        if not done(current, Dropped("actor stopped")):
             kernel._fail_slot(current, MessageDeliveryError(address, "actor stopped"))
     if cell.inflight:
         for task, envelope in list(cell.inflight.items()):
-            if not done(envelope, "dropped"):
+            if not done(envelope, Dropped("actor stopped")):
                 kernel._fail_slot(envelope, MessageDeliveryError(address, "actor stopped"))
             task.cancel()
     mailbox = cell.mailbox

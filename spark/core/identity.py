@@ -13,7 +13,7 @@ from typing import Any, NewType
 
 from spark.core.message import Message
 
-__all__ = ["ActorAddress", "ActorId", "Envelope", "SyndicateId"]
+__all__ = ["ActorAddress", "ActorId", "Dropped", "Envelope", "SyndicateId"]
 
 SyndicateId = NewType("SyndicateId", str)
 ActorId = NewType("ActorId", int)
@@ -45,6 +45,20 @@ class ActorAddress:
         return f"{self.syndicate_id}/{self.actor_id}"
 
 
+class Dropped(str):
+    """The ``"dropped"`` outcome given to ``Envelope.on_done``, carrying why (``.reason``).
+
+    It compares equal to ``"dropped"``, so ``outcome == "dropped"`` keeps working.
+    """
+
+    reason: str
+
+    def __new__(cls, reason: str) -> Dropped:
+        outcome = super().__new__(cls, "dropped")
+        outcome.reason = reason
+        return outcome
+
+
 class Envelope(Message):
     """Internal: a message in flight. Not public API; fields may change between releases.
 
@@ -53,8 +67,8 @@ class Envelope(Message):
     ``time.monotonic()`` values; ``incarnation`` binds runtime-originated messages (timer wakeups)
     to the incarnation that scheduled them; ``on_done`` lets an extension (a pool, a durable
     timer) learn how the delivery ended: it is called once with ``"processed"``, ``"failed"`` or
-    ``"dropped"``; for ``"dropped"`` it may return ``True`` to take the message back (it is then
-    neither dead-lettered nor does its ask fail).
+    ``"dropped"`` (a :class:`Dropped`, whose ``reason`` says why); for a drop it may return
+    ``True`` to take the message back (it is then neither dead-lettered nor does its ask fail).
     """
 
     __slots__ = ("deadline", "enqueued_at", "incarnation", "on_done", "target")

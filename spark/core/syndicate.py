@@ -18,7 +18,8 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from spark.core._kernel import CLOSED, CLOSING, NEW, OPEN
+from spark.core._kernel import CLOSED, CLOSING, DELIVERED, NEW, OPEN
+from spark.core._runtime import RUNNING
 from spark.core._sentinel import DEFAULT, Default
 from spark.core._tree import TreeKernel
 from spark.core.actor import Actor
@@ -26,7 +27,7 @@ from spark.core.deadletters import DeadLetter, LateReply
 from spark.core.diagnostics import RuntimeDiagnostics, collect
 from spark.core.events import EventCallback, RuntimeEvent, Unsubscribe
 from spark.core.exceptions import MessageDeliveryError, SyndicateError, UnsupportedBackendError
-from spark.core.identity import ActorAddress
+from spark.core.identity import ActorAddress, Envelope
 from spark.core.inbox import Endpoint, Inbox
 from spark.core.message import Message
 from spark.core.messages import DeliveryResult
@@ -141,6 +142,7 @@ class Syndicate(TreeKernel):
         self.journal = journal
         self.owns_journal = owns_journal
         self._shutdown_done: asyncio.Future[None] | None = None
+        self._inbox_address = self.inbox.address
 
     def __repr__(self) -> str:
         label = f" {self.name!r}" if self.name else ""
@@ -231,6 +233,48 @@ class Syndicate(TreeKernel):
     ) -> DeliveryResult:
         """Send ``message`` to ``target`` (an address, a registered name, or ``None`` for this
         syndicate's inbox). A reply to it (the handler's return value) lands in the inbox."""
+        if (
+            target.__class__ is ActorAddress
+            and ttl is None
+            and deadline is None
+            and headers is None
+            and self._sending
+            and target.syndicate_id == self.syndicate_id
+        ):
+            # The hottest call of all, kept to the bone: a live local actor with an unbounded,
+            # ungated, untraced mailbox gets the envelope appended right here.
+            cell = self._cells.get(target.actor_id)
+            if cell is not None:
+                mailbox = cell.mailbox
+                user = mailbox.user
+                if (
+                    user is not None
+                    and cell.accepting
+                    and not self.trace_messages
+                    and (
+                        not mailbox.checked
+                        or (  # bounded, not full, no gate: the same quick append
+                            mailbox.gate is None
+                            and len(user) + mailbox.reserved < mailbox.max_size  # type: ignore[operator]
+                        )
+                    )
+                ):
+                    user.append(
+                        Envelope(
+                            message,
+                            self._inbox_address,
+                            target,
+                            self._next_id(),
+                            None,
+                            None,
+                            self.clock(),
+                            None,
+                            state,
+                        )
+                    )
+                    if cell.task is None and cell.state == RUNNING:
+                        cell.schedule()
+                    return DELIVERED
         result = self._send(message, target, self.inbox.address, ttl, deadline, headers, state)
         if isinstance(result, DeliveryResult):
             return result

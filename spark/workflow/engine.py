@@ -85,11 +85,7 @@ def _token_done(envelope: Envelope, outcome: str) -> None:
     if outcome == "failed":  # the host records the node's error first; this is a safety net
         run.fail(WorkflowError(f"workflow run {run.run_id}: node {token.step.name!r} failed"))
         return
-    reason = "dropped"
-    for letter in reversed(run.system.dead_letters[-8:]):
-        if letter.envelope is envelope:
-            reason = letter.reason
-            break
+    reason = getattr(outcome, "reason", outcome)  # a Dropped outcome says why
     run.fail(
         WorkflowError(
             f"workflow run {run.run_id}: node {token.step.name!r} did not get its input"
