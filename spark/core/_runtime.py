@@ -239,8 +239,6 @@ class ActorCell:
 
     async def run(self) -> None:
         """Serial run loop: one message at a time."""
-        from spark.core import _lifecycle
-
         kernel = self.kernel
         mailbox = self.mailbox
         clock = kernel.clock
@@ -315,14 +313,10 @@ class ActorCell:
 
     async def handle(self, envelope: Envelope) -> None:
         """Process one envelope outside the inlined hot path (control-lane deliveries)."""
-        from spark.core import _lifecycle
-
         await _lifecycle.handle_envelope(self, envelope)
 
     async def run_concurrent(self) -> None:
         """Run loop for stateless actors with ``max_concurrency > 1``."""
-        from spark.core import _lifecycle
-
         mailbox = self.mailbox
         kernel = self.kernel
         inflight = self.inflight
@@ -391,3 +385,7 @@ class ActorCell:
         if stopped is None:
             stopped = self.stopped = self.kernel.loop.create_future()
         await asyncio.shield(stopped)
+
+
+# At the bottom: _lifecycle imports this module's names (a cycle resolved at call time).
+from spark.core import _lifecycle  # noqa: E402
