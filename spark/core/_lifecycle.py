@@ -150,6 +150,13 @@ async def handle_envelope(cell: ActorCell, envelope: Envelope) -> None:
             cell.current = None
         await handler_failed(cell, envelope, error)
         return
+    except asyncio.CancelledError as error:
+        if serial:
+            cell.current = None
+        if is_cancelled():
+            raise
+        await handler_failed(cell, envelope, error)
+        return
     if serial:
         cell.current = None
     cell.processed += 1
@@ -160,7 +167,15 @@ async def handle_envelope(cell: ActorCell, envelope: Envelope) -> None:
         kernel.bus.emit("message_processed", cell.address, envelope.id)
 
 
-async def handler_failed(cell: ActorCell, envelope: Envelope, error: Exception) -> None:
+def is_cancelled() -> bool:
+    """Whether the running task was asked to cancel, as opposed to a handler raising a stray
+    ``CancelledError`` (e.g. from awaiting a future someone else cancelled). A real
+    cancellation always propagates; a stray one is an ordinary handler failure."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
+
+
+async def handler_failed(cell: ActorCell, envelope: Envelope, error: BaseException) -> None:
     """A handler raised: dead-letter the message, fail its ask, apply supervision."""
     kernel = cell.kernel
     cell.failures += 1

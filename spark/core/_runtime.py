@@ -290,6 +290,14 @@ class ActorCell:
                     if self.state >= STOPPING:
                         return
                     continue
+                except asyncio.CancelledError as error:
+                    self.current = None
+                    if _lifecycle.is_cancelled():
+                        raise
+                    await _lifecycle.handler_failed(self, envelope, error)
+                    if self.state >= STOPPING:
+                        return
+                    continue
                 self.current = None
                 self.processed += 1
                 if result is not None:

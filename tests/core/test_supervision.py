@@ -436,3 +436,25 @@ async def test_pre_start_failing_after_restart_counts_against_intensity(
     exited = (await system.receive(timeout=2)).content
     assert exited.reason == "restart limit exceeded"
     assert len(starts) == 4  # the first start plus three failed restarts
+
+
+async def test_a_stray_cancelled_error_is_a_handler_failure_not_a_dead_run_loop(
+    system: Syndicate,
+) -> None:
+    class Unlucky(Actor):
+        async def process(self, message: Message) -> Any:
+            if message.content == "stray":
+                doomed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                doomed.cancel()
+                await doomed  # raises CancelledError although nobody cancelled this task
+            return message.content
+
+    unlucky = await system.create_actor_from_spec(
+        ActorSpec(Unlucky, supervisor_strategy=SupervisorStrategy.resume())
+    )
+    failing = asyncio.create_task(system.ask("stray", unlucky))
+    queued = asyncio.create_task(system.ask("queued behind it", unlucky))
+    with pytest.raises(ActorFailed, match="CancelledError"):
+        await failing
+    assert await queued == "queued behind it"
+    assert system.diagnostics().actor(unlucky).failures == 1
