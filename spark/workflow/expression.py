@@ -106,7 +106,7 @@ def _is_dunder(key: Any) -> bool:
 def _checked_item(value: Any, key: Any) -> Any:
     """``value[key]`` for a key computed at evaluation time (a literal key is checked once)."""
     if _is_dunder(key):
-        raise _Missing(f"dunder keys are not allowed: {key!r}")
+        raise ValueError(f"dunder keys are not allowed: {key!r}")
     return _item(value, key)
 
 
