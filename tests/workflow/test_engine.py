@@ -233,6 +233,32 @@ async def test_condition_that_cannot_be_evaluated_fails_the_run(system: Syndicat
     assert isinstance(caught.value.__cause__, LookupError)
 
 
+class Unprintable:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+async def test_an_output_whose_repr_fails_still_names_the_edge(system: Syndicate) -> None:
+    start = Const(Unprintable(), name="start")
+    start.goto(Tag("t"), expr="$.score >= 90")
+    with pytest.raises(WorkflowError, match="could not be evaluated") as caught:
+        await Workflow(start=start).run(None, system=system)
+    assert "output was <Unprintable" in str(caught.value)
+    assert isinstance(caught.value.__cause__, LookupError)
+    assert not system.dead_letters  # the node did not fail: the condition did
+
+
+async def test_a_huge_output_is_quoted_briefly_with_a_hint(system: Syndicate) -> None:
+    start = Const({"rows": list(range(200_000)), "more": "x" * 100_000}, name="start")
+    start.goto(Tag("t"), expr="$.score >= 90")
+    with pytest.raises(WorkflowError) as caught:
+        await Workflow(start=start).run(None, system=system)
+    message = str(caught.value)
+    assert len(message) < 400
+    assert "output was {'more': 'xxx" in message or "output was {'rows': [0, 1" in message
+    assert "guard optional fields" in message
+
+
 async def test_predicate_that_raises_fails_the_run(system: Syndicate) -> None:
     start = Identity(name="start")
     start.goto(Tag("t"), predicate=lambda context: 1 / 0)
