@@ -96,14 +96,19 @@ class _Deployment:
             await self.system.stop(address, reason)
         self.owned.clear()
 
-    async def wait(self) -> None:
+    async def wait(self) -> bool:
+        """Wait until the nodes started. ``False`` when the run that was starting them was
+        cancelled: that is not a failure of the others, which start the nodes afresh."""
         if not self.ready:
             await asyncio.shield(self.waiter)
         error = self.error
-        if error is not None:
-            if isinstance(error, WorkflowError):
-                raise error
-            raise WorkflowError(f"starting the workflow's nodes failed: {error!r}") from error
+        if error is None:
+            return True
+        if isinstance(error, asyncio.CancelledError):
+            return False
+        if isinstance(error, WorkflowError):
+            raise error
+        raise WorkflowError(f"starting the workflow's nodes failed: {error!r}") from error
 
 
 class Workflow:
@@ -200,7 +205,8 @@ class Workflow:
         self._deployment = None
         if not deployment.ready:
             try:
-                await deployment.wait()
+                if not await deployment.wait():
+                    return
             except WorkflowError:
                 return
         for run in list(self._runs):
@@ -219,15 +225,16 @@ class Workflow:
             system = current.system
         elif not isinstance(system, Syndicate):
             raise TypeError(f"system must be a Syndicate, got {system!r}")
-        if current is not None:
-            if current.system is system:
-                if not system.running:
-                    raise WorkflowError(
-                        f"the syndicate {system.syndicate_id} this workflow runs in is not running"
-                        " any more; pass a running one with system="
-                    )
-                await current.wait()
+        while current is not None and current.system is system:
+            if not system.running:
+                raise WorkflowError(
+                    f"the syndicate {system.syndicate_id} this workflow runs in is not running"
+                    " any more; pass a running one with system="
+                )
+            if await current.wait():
                 return current
+            current = self._deployment  # its starter was cancelled: join or begin another start
+        if current is not None:
             if current.system.running:
                 raise WorkflowError(
                     f"this workflow runs in syndicate {current.system.syndicate_id}; call"
