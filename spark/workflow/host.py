@@ -12,11 +12,12 @@ node's.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from typing import Any, cast
 
 from spark.core.actor import Actor, MissedTickPolicy
-from spark.core.exceptions import ActorAlreadyStartedError
+from spark.core.exceptions import ActorAlreadyStartedError, WorkflowError
 from spark.core.identity import ActorAddress
 from spark.core.message import Message
 from spark.workflow.engine import Token
@@ -107,6 +108,11 @@ class AsyncNodeHost(NodeHost):
         except Exception as error:
             run.node_failed(token.step, error)
             raise  # the core records it too: dead letter, actor_failed event, supervision
+        except asyncio.CancelledError as error:
+            if _cancelling():
+                raise
+            run.node_failed(token.step, error)
+            raise _stray_cancel(token) from error
         if not run.finished:
             run.completed(token, output)
         return None
@@ -129,9 +135,31 @@ class SyncNodeHost(NodeHost):
         except Exception as error:
             run.node_failed(token.step, error)
             raise
+        except asyncio.CancelledError as error:
+            if _cancelling():
+                raise
+            run.node_failed(token.step, error)
+            raise _stray_cancel(token) from error
         if not run.finished:
             run.completed(token, output)
         return None
+
+
+def _cancelling() -> bool:
+    """Whether the actor's task is being cancelled (the actor is killed, the syndicate shuts
+    down): the core then reports the node's input as dropped, which fails the run."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def _stray_cancel(token: Token) -> WorkflowError:
+    # A CancelledError nobody asked for (the node awaited a future someone else cancelled) is a
+    # failure of the node. Re-raised as such, the core records it (dead letter, supervision) and
+    # the node goes on serving the inputs queued behind it.
+    return WorkflowError(
+        f"node {token.step.name!r} raised CancelledError although it was not cancelled (did it"
+        " await a task or future that someone cancelled?)"
+    )
 
 
 def host_class(node: Node) -> type[NodeHost]:
