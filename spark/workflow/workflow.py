@@ -17,6 +17,7 @@ import itertools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
+from spark.core._runtime import STOPPING
 from spark.core.exceptions import ActorAlreadyStartedError, WorkflowError
 from spark.core.spec import ActorSpec
 from spark.core.supervision import SupervisorStrategy
@@ -295,6 +296,17 @@ class Workflow:
             visited=tuple(run.visited),
         )
 
+    def _stopped_nodes(self, cells: list[ActorCell]) -> WorkflowError:
+        stopped = ", ".join(
+            f"{step.name!r} was stopped ({cell.exit_reason or 'stopping'})"
+            for step, cell in zip(self._plan.steps, cells, strict=True)
+            if cell.state >= STOPPING
+        )
+        return WorkflowError(
+            f"node {stopped} outside the workflow, so this run cannot reach it; no node ran."
+            " Call `await workflow.shutdown()` and run again to start the nodes afresh"
+        )
+
     async def _execute(self, data: Any, system: Syndicate | None, timeout: float | None) -> Run:
         if timeout is not None and (
             not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout < 0
@@ -314,12 +326,16 @@ class Workflow:
                 f"the edges of {', '.join(map(repr, plan.changed_nodes()))} changed after this"
                 " Workflow was created; create a new Workflow for the new graph"
             )
+        cells = deployment.cells
+        for cell in cells:
+            if cell.state >= STOPPING:
+                raise self._stopped_nodes(cells)
         system = deployment.system
         run = Run(
             next(self._run_ids),
             plan,
             system,
-            deployment.cells,
+            cells,
             fresh_state(self._initial_state),
             system.loop.create_future(),
             self._max_steps,

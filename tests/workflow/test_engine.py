@@ -287,14 +287,33 @@ async def test_fan_in_waiting_past_the_timeout_fails_and_leaks_nothing(system: S
     assert await workflow.run("y", timeout=5) == ["y-a", "y-b", "y-c", "stuck:y"]
 
 
-async def test_a_stopped_node_fails_the_run_naming_the_reason(system: Syndicate) -> None:
-    start, end = Identity(name="start"), Identity(name="end")
+async def test_a_node_stopped_during_a_run_fails_it_naming_the_reason(system: Syndicate) -> None:
+    start, end = Gated("start", []), Identity(name="end")
     start >> end
     workflow = Workflow(start=start)
     await workflow.start(system)
+    run = asyncio.create_task(workflow.run("x"))
+    await wait_until(lambda: workflow.statistics().active_runs == 1)
     await system.stop(end.address)
+    start.gate.set()
     with pytest.raises(WorkflowError, match=r"node 'end' did not get its input \(actor stopped\)"):
+        await run
+
+
+async def test_a_run_with_a_stopped_node_fails_before_any_node_runs(system: Syndicate) -> None:
+    start, end = Collect(name="start"), Identity(name="end")
+    start >> end
+    workflow = Workflow(start=start)
+    await workflow.start(system)
+    await system.stop(end.address, "stopped by hand")
+    with pytest.raises(WorkflowError) as caught:
         await workflow.run("x")
+    message = str(caught.value)
+    assert "node 'end' was stopped (stopped by hand)" in message
+    assert "await workflow.shutdown()" in message
+    assert start.seen == []  # no half-run with side effects
+    await workflow.shutdown()
+    assert await workflow.run("y", system=system) == "y"
 
 
 async def test_each_branch_gets_the_same_output_object(system: Syndicate) -> None:
