@@ -309,7 +309,7 @@ class Workflow:
 
     async def _execute(self, data: Any, system: Syndicate | None, timeout: float | None) -> Run:
         if timeout is not None and (
-            not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout < 0
+            not isinstance(timeout, int | float) or isinstance(timeout, bool) or not timeout >= 0
         ):
             raise ValueError(f"timeout must be a number of seconds >= 0 or None, got {timeout!r}")
         deployment = self._deployment

@@ -79,6 +79,8 @@ async def test_invalid_arguments_to_run(system: Syndicate) -> None:
         await workflow.run("x", system="app")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="timeout"):
         await workflow.run("x", system=system, timeout=-1)
+    with pytest.raises(ValueError, match="timeout"):  # would silently mean "no timeout"
+        await workflow.run("x", system=system, timeout=float("nan"))
     with pytest.raises(WorkflowError, match="not running"):
         await workflow.run("x", system=Syndicate("never-started"))
 
