@@ -20,7 +20,7 @@ from spark.core.actor import Actor, MissedTickPolicy
 from spark.core.exceptions import ActorAlreadyStartedError, WorkflowError
 from spark.core.identity import ActorAddress
 from spark.core.message import Message
-from spark.workflow.engine import Token
+from spark.workflow.engine import Run, Token
 from spark.workflow.graph import running_cell
 from spark.workflow.node import Node
 
@@ -105,14 +105,12 @@ class AsyncNodeHost(NodeHost):
             output = await self._node_process(
                 Message(token.value, None, message.id, run.run_id, None, run.state)
             )
-        except Exception as error:
-            run.node_failed(token.step, error)
-            raise  # the core records it too: dead letter, actor_failed event, supervision
-        except asyncio.CancelledError as error:
-            if _cancelling():
+        except (Exception, asyncio.CancelledError) as error:
+            # The core records the failure too: dead letter, actor_failed event, supervision.
+            replacement = _fail_run(run, token, error)
+            if replacement is None:
                 raise
-            run.node_failed(token.step, error)
-            raise _stray_cancel(token) from error
+            raise replacement from error
         if not run.finished:
             run.completed(token, output)
         return None
@@ -132,34 +130,37 @@ class SyncNodeHost(NodeHost):
             output = self._node_process(
                 Message(token.value, None, message.id, run.run_id, None, run.state)
             )
-        except Exception as error:
-            run.node_failed(token.step, error)
-            raise
-        except asyncio.CancelledError as error:
-            if _cancelling():
+        except (Exception, asyncio.CancelledError) as error:
+            replacement = _fail_run(run, token, error)
+            if replacement is None:
                 raise
-            run.node_failed(token.step, error)
-            raise _stray_cancel(token) from error
+            raise replacement from error
         if not run.finished:
             run.completed(token, output)
         return None
 
 
-def _cancelling() -> bool:
-    """Whether the actor's task is being cancelled (the actor is killed, the syndicate shuts
-    down): the core then reports the node's input as dropped, which fails the run."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
+def _fail_run(run: Run, token: Token, error: BaseException) -> WorkflowError | None:
+    """Fail ``run`` for the node's ``error``; return what to raise to the core instead of
+    ``error``, if anything.
 
-
-def _stray_cancel(token: Token) -> WorkflowError:
-    # A CancelledError nobody asked for (the node awaited a future someone else cancelled) is a
-    # failure of the node. Re-raised as such, the core records it (dead letter, supervision) and
-    # the node goes on serving the inputs queued behind it.
-    return WorkflowError(
-        f"node {token.step.name!r} raised CancelledError although it was not cancelled (did it"
-        " await a task or future that someone cancelled?)"
-    )
+    A ``CancelledError`` while the actor's task is being cancelled (a kill, a shutdown) is left
+    alone: the core reports the input as dropped, which fails the run. Any other
+    ``CancelledError`` was raised by the node itself (it awaited a future someone cancelled). The
+    core would end the handler silently, so the run fails here and the core gets a
+    ``WorkflowError`` instead: it records it like any failure and goes on serving queued inputs.
+    """
+    if isinstance(error, asyncio.CancelledError):
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            return None
+        run.node_failed(token.step, error)
+        return WorkflowError(
+            f"node {token.step.name!r} raised CancelledError although it was not cancelled (did"
+            " it await a task or future that someone cancelled?)"
+        )
+    run.node_failed(token.step, error)
+    return None
 
 
 def host_class(node: Node) -> type[NodeHost]:
