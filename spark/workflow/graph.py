@@ -149,7 +149,8 @@ def _check(nodes: list[Node], start: Node) -> None:
             if edge.source not in members:
                 problems.append(
                     f"node {edge.source.name!r} has an edge to {node.name!r} but is not"
-                    f" reachable from the start node {start.name!r}"
+                    f" reachable from the start node {start.name!r} (remove that edge, or start"
+                    " from a node that reaches it)"
                 )
     if problems:
         raise WorkflowError("invalid workflow: " + "; ".join(problems))
