@@ -298,13 +298,14 @@ class Workflow:
 
     def _stopped_nodes(self, cells: list[ActorCell]) -> WorkflowError:
         stopped = ", ".join(
-            f"{step.name!r} was stopped ({cell.exit_reason or 'stopping'})"
+            f"{step.name!r} ({cell.exit_reason or 'stopping'})"
             for step, cell in zip(self._plan.steps, cells, strict=True)
             if cell.state >= STOPPING
         )
         return WorkflowError(
-            f"node {stopped} outside the workflow, so this run cannot reach it; no node ran."
-            " Call `await workflow.shutdown()` and run again to start the nodes afresh"
+            f"nodes of this workflow were stopped outside it: {stopped}; the run was refused"
+            " before any node ran. Call `await workflow.shutdown()` and run again to start the"
+            " nodes afresh"
         )
 
     async def _execute(self, data: Any, system: Syndicate | None, timeout: float | None) -> Run:

@@ -309,7 +309,8 @@ async def test_a_run_with_a_stopped_node_fails_before_any_node_runs(system: Synd
     with pytest.raises(WorkflowError) as caught:
         await workflow.run("x")
     message = str(caught.value)
-    assert "node 'end' was stopped (stopped by hand)" in message
+    assert "were stopped outside it: 'end' (stopped by hand)" in message
+    assert "before any node ran" in message
     assert "await workflow.shutdown()" in message
     assert start.seen == []  # no half-run with side effects
     await workflow.shutdown()
