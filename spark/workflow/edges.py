@@ -194,13 +194,12 @@ class PendingEdge:
     Until it gets one it is a dangling edge, which ``Workflow`` refuses.
     """
 
-    __slots__ = ("condition", "priority", "resolved", "source")
+    __slots__ = ("condition", "priority", "source")
 
     def __init__(self, source: Node, condition: Condition, priority: int) -> None:
         self.source = source
         self.condition = condition
         self.priority = priority
-        self.resolved = False
 
     def __rshift__(self, other: Any) -> Any:
         from spark.workflow.node import Node, connect_many

@@ -3,8 +3,9 @@
 An expression such as ``$.score >= 90 and $.grade in ['A', 'B']`` is parsed once, when the edge
 is created, with :mod:`ast` against a whitelist, and compiled into plain Python closures. Nothing
 is ever passed to ``eval``: there is no way to call a function, do arithmetic, build a
-comprehension or reach a private or dunder attribute, so an expression can only *read* the
-values it is given and compare them.
+comprehension, reach a private or dunder attribute or key, or walk from a generator, coroutine or
+traceback to a frame and its globals, so an expression can only *read* the values it is given and
+compare them.
 
 Names:
 
@@ -29,9 +30,25 @@ from typing import Any, Final
 
 __all__ = ["EdgeContext", "Expression"]
 
-#: Longest expression accepted; conditions are one-liners, and the limit keeps the parser and the
-#: compiled closures far away from recursion limits.
+#: Longest expression accepted; conditions are one-liners.
 MAX_EXPRESSION_LENGTH: Final = 2000
+
+#: Deepest nesting accepted (``$.a.b`` is 2 levels, ``not ($.a)`` 2). A fixed limit, so whether an
+#: expression is accepted does not depend on the caller's stack, and the compiled closures (about
+#: one frame per level) evaluate far below the recursion limit.
+MAX_NESTING: Final = 64
+
+# Attributes that are neither private nor dunder but lead from a generator, coroutine, frame or
+# traceback to code objects and to a module's globals (``$.gi_frame.f_globals['SECRET']``).
+_INTROSPECTION: Final = frozenset(
+    {
+        "ag_await", "ag_code", "ag_frame",
+        "cr_await", "cr_code", "cr_frame", "cr_origin",
+        "f_back", "f_builtins", "f_code", "f_globals", "f_locals", "f_trace",
+        "gi_code", "gi_frame", "gi_yieldfrom",
+        "tb_frame", "tb_next",
+    }
+)  # fmt: skip
 
 # ``$`` is not Python; it is replaced by this name before parsing (outside string literals).
 _DOLLAR: Final = "_spark_dollar_"
@@ -80,6 +97,17 @@ def _item(value: Any, key: Any) -> Any:
         return value[key]
     except (KeyError, IndexError):
         raise _Missing(f"{_kind(value)} has no item {key!r}") from None
+
+
+def _is_dunder(key: Any) -> bool:
+    return isinstance(key, str) and key.startswith("__")
+
+
+def _checked_item(value: Any, key: Any) -> Any:
+    """``value[key]`` for a key computed at evaluation time (a literal key is checked once)."""
+    if _is_dunder(key):
+        raise ValueError(f"dunder keys are not allowed: {key!r}")
+    return _item(value, key)
 
 
 def _kind(value: Any) -> str:
@@ -187,14 +215,18 @@ class _Compiler:
         name = node.attr
         if name.startswith("_"):
             raise _Rejected(node, "private and dunder attributes are not allowed")
+        if name in _INTROSPECTION:
+            raise _Rejected(node, "introspection attributes (frames, code) are not allowed")
         return (lambda context: read_member(value(context), name)), _NOT_CONSTANT
 
     def _Subscript(self, node: ast.Subscript) -> tuple[Evaluator, Any]:
         value = self.evaluator(node.value)
         key, constant_key = self.compile(node.slice)
         if constant_key is not _NOT_CONSTANT:
+            if _is_dunder(constant_key):
+                raise _Rejected(node.slice, "dunder keys are not allowed")
             return (lambda context: _item(value(context), constant_key)), _NOT_CONSTANT
-        return (lambda context: _item(value(context), key(context))), _NOT_CONSTANT
+        return (lambda context: _checked_item(value(context), key(context))), _NOT_CONSTANT
 
     def _UnaryOp(self, node: ast.UnaryOp) -> tuple[Evaluator, Any]:
         if isinstance(node.op, ast.Not):
@@ -367,6 +399,7 @@ def compile_expression(source: str) -> Evaluator:
     except ValueError as error:  # e.g. a NUL character
         raise ValueError(f"workflow expression {source!r} is not valid: {error}") from None
     try:
+        _check_nesting(tree.body)
         return _Compiler().evaluator(tree)
     except _Rejected as rejected:
         raise ValueError(
@@ -375,6 +408,20 @@ def compile_expression(source: str) -> Evaluator:
         ) from None
     except RecursionError:
         raise ValueError(f"workflow expression {source!r} is too deeply nested") from None
+
+
+def _check_nesting(root: ast.expr) -> None:
+    """Refuse a tree nested deeper than ``MAX_NESTING`` (iteratively: no recursion here)."""
+    pending: list[tuple[ast.AST, int]] = [(root, 0)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > MAX_NESTING:
+            raise _Rejected(node, f"this part is nested more than {MAX_NESTING} levels deep")
+        pending.extend(
+            (child, depth + 1)
+            for child in ast.iter_child_nodes(node)
+            if isinstance(child, ast.expr)
+        )
 
 
 def _where(error: SyntaxError, text: str) -> str:

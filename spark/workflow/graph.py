@@ -11,6 +11,7 @@ join flag and its reachability sets (as bit masks), which is all the run engine 
 
 from __future__ import annotations
 
+import reprlib
 import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from spark.core._runtime import STOPPED
 from spark.core.actor import Actor
 from spark.core.exceptions import WorkflowError
-from spark.workflow.edges import Condition, Edge
+from spark.workflow.edges import Condition, Edge, ExpressionCondition
 from spark.workflow.expression import EdgeContext
 from spark.workflow.node import Node
 
@@ -74,7 +75,7 @@ class Step:
             except Exception as error:
                 raise WorkflowError(
                     f"the condition of edge {edge.describe()} could not be evaluated: {error}"
-                    f" (output was {_short(outputs)})"
+                    f" (output was {_short(outputs)}){_hint(condition, error)}"
                 ) from error
             if fires:
                 matched.append(target)
@@ -148,7 +149,8 @@ def _check(nodes: list[Node], start: Node) -> None:
             if edge.source not in members:
                 problems.append(
                     f"node {edge.source.name!r} has an edge to {node.name!r} but is not"
-                    f" reachable from the start node {start.name!r}"
+                    f" reachable from the start node {start.name!r} (remove that edge, or start"
+                    " from a node that reaches it)"
                 )
     if problems:
         raise WorkflowError("invalid workflow: " + "; ".join(problems))
@@ -252,6 +254,21 @@ def build_plan(start: Node) -> Plan:
     return Plan(steps)
 
 
+_BRIEF = reprlib.Repr()
+_BRIEF.maxstring = _BRIEF.maxother = 60
+
+
 def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
+    """A bounded repr: a huge output is not rendered in full, and a failing ``__repr__`` does not
+    hide the error being reported."""
+    try:
+        text = _BRIEF.repr(value)
+    except Exception as error:
+        return f"<{type(value).__qualname__} object; its repr raised {type(error).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _hint(condition: Condition, error: Exception) -> str:
+    if isinstance(condition, ExpressionCondition) and isinstance(error, LookupError):
+        return ". To treat a missing field as no match, guard optional fields: 'key' in $ and ..."
+    return ""

@@ -12,14 +12,15 @@ node's.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from typing import Any, cast
 
 from spark.core.actor import Actor, MissedTickPolicy
-from spark.core.exceptions import ActorAlreadyStartedError
+from spark.core.exceptions import ActorAlreadyStartedError, WorkflowError
 from spark.core.identity import ActorAddress
 from spark.core.message import Message
-from spark.workflow.engine import Token
+from spark.workflow.engine import Run, Token
 from spark.workflow.graph import running_cell
 from spark.workflow.node import Node
 
@@ -104,9 +105,12 @@ class AsyncNodeHost(NodeHost):
             output = await self._node_process(
                 Message(token.value, None, message.id, run.run_id, None, run.state)
             )
-        except Exception as error:
-            run.node_failed(token.step, error)
-            raise  # the core records it too: dead letter, actor_failed event, supervision
+        except (Exception, asyncio.CancelledError) as error:
+            # The core records the failure too: dead letter, actor_failed event, supervision.
+            replacement = _fail_run(run, token, error)
+            if replacement is None:
+                raise
+            raise replacement from error
         if not run.finished:
             run.completed(token, output)
         return None
@@ -126,12 +130,37 @@ class SyncNodeHost(NodeHost):
             output = self._node_process(
                 Message(token.value, None, message.id, run.run_id, None, run.state)
             )
-        except Exception as error:
-            run.node_failed(token.step, error)
-            raise
+        except (Exception, asyncio.CancelledError) as error:
+            replacement = _fail_run(run, token, error)
+            if replacement is None:
+                raise
+            raise replacement from error
         if not run.finished:
             run.completed(token, output)
         return None
+
+
+def _fail_run(run: Run, token: Token, error: BaseException) -> WorkflowError | None:
+    """Fail ``run`` for the node's ``error``; return what to raise to the core instead of
+    ``error``, if anything.
+
+    A ``CancelledError`` while the actor's task is being cancelled (a kill, a shutdown) is left
+    alone: the core reports the input as dropped, which fails the run. Any other
+    ``CancelledError`` was raised by the node itself (it awaited a future someone cancelled). The
+    core would end the handler silently, so the run fails here and the core gets a
+    ``WorkflowError`` instead: it records it like any failure and goes on serving queued inputs.
+    """
+    if isinstance(error, asyncio.CancelledError):
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            return None
+        run.node_failed(token.step, error)
+        return WorkflowError(
+            f"node {token.step.name!r} raised CancelledError although it was not cancelled (did"
+            " it await a task or future that someone cancelled?)"
+        )
+    run.node_failed(token.step, error)
+    return None
 
 
 def host_class(node: Node) -> type[NodeHost]:

@@ -175,7 +175,6 @@ class Node(Actor):
             plan.stale = True
 
     def _resolve(self, pending: PendingEdge) -> None:
-        pending.resolved = True
         if self._wf_pending is not None and pending in self._wf_pending:
             self._wf_pending.remove(pending)
 

@@ -17,6 +17,7 @@ import itertools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
+from spark.core._runtime import STOPPING
 from spark.core.exceptions import ActorAlreadyStartedError, WorkflowError
 from spark.core.spec import ActorSpec
 from spark.core.supervision import SupervisorStrategy
@@ -96,14 +97,19 @@ class _Deployment:
             await self.system.stop(address, reason)
         self.owned.clear()
 
-    async def wait(self) -> None:
+    async def wait(self) -> bool:
+        """Wait until the nodes started. ``False`` when the run that was starting them was
+        cancelled: that is not a failure of the others, which start the nodes afresh."""
         if not self.ready:
             await asyncio.shield(self.waiter)
         error = self.error
-        if error is not None:
-            if isinstance(error, WorkflowError):
-                raise error
-            raise WorkflowError(f"starting the workflow's nodes failed: {error!r}") from error
+        if error is None:
+            return True
+        if isinstance(error, asyncio.CancelledError):
+            return False
+        if isinstance(error, WorkflowError):
+            raise error
+        raise WorkflowError(f"starting the workflow's nodes failed: {error!r}") from error
 
 
 class Workflow:
@@ -200,7 +206,8 @@ class Workflow:
         self._deployment = None
         if not deployment.ready:
             try:
-                await deployment.wait()
+                if not await deployment.wait():
+                    return
             except WorkflowError:
                 return
         for run in list(self._runs):
@@ -219,15 +226,16 @@ class Workflow:
             system = current.system
         elif not isinstance(system, Syndicate):
             raise TypeError(f"system must be a Syndicate, got {system!r}")
-        if current is not None:
-            if current.system is system:
-                if not system.running:
-                    raise WorkflowError(
-                        f"the syndicate {system.syndicate_id} this workflow runs in is not running"
-                        " any more; pass a running one with system="
-                    )
-                await current.wait()
+        while current is not None and current.system is system:
+            if not system.running:
+                raise WorkflowError(
+                    f"the syndicate {system.syndicate_id} this workflow runs in is not running"
+                    " any more; pass a running one with system="
+                )
+            if await current.wait():
                 return current
+            current = self._deployment  # its starter was cancelled: join or begin another start
+        if current is not None:
             if current.system.running:
                 raise WorkflowError(
                     f"this workflow runs in syndicate {current.system.syndicate_id}; call"
@@ -288,9 +296,21 @@ class Workflow:
             visited=tuple(run.visited),
         )
 
+    def _stopped_nodes(self, cells: list[ActorCell]) -> WorkflowError:
+        stopped = ", ".join(
+            f"{step.name!r} ({cell.exit_reason or 'stopping'})"
+            for step, cell in zip(self._plan.steps, cells, strict=True)
+            if cell.state >= STOPPING
+        )
+        return WorkflowError(
+            f"nodes of this workflow were stopped outside it: {stopped}; the run was refused"
+            " before any node ran. Call `await workflow.shutdown()` and run again to start the"
+            " nodes afresh"
+        )
+
     async def _execute(self, data: Any, system: Syndicate | None, timeout: float | None) -> Run:
         if timeout is not None and (
-            not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout < 0
+            not isinstance(timeout, int | float) or isinstance(timeout, bool) or not timeout >= 0
         ):
             raise ValueError(f"timeout must be a number of seconds >= 0 or None, got {timeout!r}")
         deployment = self._deployment
@@ -307,12 +327,16 @@ class Workflow:
                 f"the edges of {', '.join(map(repr, plan.changed_nodes()))} changed after this"
                 " Workflow was created; create a new Workflow for the new graph"
             )
+        cells = deployment.cells
+        for cell in cells:
+            if cell.state >= STOPPING:
+                raise self._stopped_nodes(cells)
         system = deployment.system
         run = Run(
             next(self._run_ids),
             plan,
             system,
-            deployment.cells,
+            cells,
             fresh_state(self._initial_state),
             system.loop.create_future(),
             self._max_steps,

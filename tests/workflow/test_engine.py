@@ -233,6 +233,32 @@ async def test_condition_that_cannot_be_evaluated_fails_the_run(system: Syndicat
     assert isinstance(caught.value.__cause__, LookupError)
 
 
+class Unprintable:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+async def test_an_output_whose_repr_fails_still_names_the_edge(system: Syndicate) -> None:
+    start = Const(Unprintable(), name="start")
+    start.goto(Tag("t"), expr="$.score >= 90")
+    with pytest.raises(WorkflowError, match="could not be evaluated") as caught:
+        await Workflow(start=start).run(None, system=system)
+    assert "output was <Unprintable" in str(caught.value)
+    assert isinstance(caught.value.__cause__, LookupError)
+    assert not system.dead_letters  # the node did not fail: the condition did
+
+
+async def test_a_huge_output_is_quoted_briefly_with_a_hint(system: Syndicate) -> None:
+    start = Const({"rows": list(range(200_000)), "more": "x" * 100_000}, name="start")
+    start.goto(Tag("t"), expr="$.score >= 90")
+    with pytest.raises(WorkflowError) as caught:
+        await Workflow(start=start).run(None, system=system)
+    message = str(caught.value)
+    assert len(message) < 400
+    assert "output was {'more': 'xxx" in message or "output was {'rows': [0, 1" in message
+    assert "guard optional fields" in message
+
+
 async def test_predicate_that_raises_fails_the_run(system: Syndicate) -> None:
     start = Identity(name="start")
     start.goto(Tag("t"), predicate=lambda context: 1 / 0)
@@ -261,14 +287,34 @@ async def test_fan_in_waiting_past_the_timeout_fails_and_leaks_nothing(system: S
     assert await workflow.run("y", timeout=5) == ["y-a", "y-b", "y-c", "stuck:y"]
 
 
-async def test_a_stopped_node_fails_the_run_naming_the_reason(system: Syndicate) -> None:
-    start, end = Identity(name="start"), Identity(name="end")
+async def test_a_node_stopped_during_a_run_fails_it_naming_the_reason(system: Syndicate) -> None:
+    start, end = Gated("start", []), Identity(name="end")
     start >> end
     workflow = Workflow(start=start)
     await workflow.start(system)
+    run = asyncio.create_task(workflow.run("x"))
+    await wait_until(lambda: workflow.statistics().active_runs == 1)
     await system.stop(end.address)
+    start.gate.set()
     with pytest.raises(WorkflowError, match=r"node 'end' did not get its input \(actor stopped\)"):
+        await run
+
+
+async def test_a_run_with_a_stopped_node_fails_before_any_node_runs(system: Syndicate) -> None:
+    start, end = Collect(name="start"), Identity(name="end")
+    start >> end
+    workflow = Workflow(start=start)
+    await workflow.start(system)
+    await system.stop(end.address, "stopped by hand")
+    with pytest.raises(WorkflowError) as caught:
         await workflow.run("x")
+    message = str(caught.value)
+    assert "were stopped outside it: 'end' (stopped by hand)" in message
+    assert "before any node ran" in message
+    assert "await workflow.shutdown()" in message
+    assert start.seen == []  # no half-run with side effects
+    await workflow.shutdown()
+    assert await workflow.run("y", system=system) == "y"
 
 
 async def test_each_branch_gets_the_same_output_object(system: Syndicate) -> None:

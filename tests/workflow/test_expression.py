@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from types import SimpleNamespace
 from typing import Any
 
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spark.workflow import EdgeContext, Expression
-from spark.workflow.expression import MAX_EXPRESSION_LENGTH
+from spark.workflow.expression import MAX_EXPRESSION_LENGTH, MAX_NESTING
 
 
 @pytest.mark.parametrize(
@@ -98,6 +99,16 @@ def test_impossible_comparison_raises_type_error() -> None:
         ("f'{outputs}' == 'x'", "f-strings", "f'{outputs}'"),
         ("... == $", "ellipsis literals", "..."),
         ("1j == $", "complex literals", "1j"),
+        # frame and code introspection reaches module globals without a dunder or a call
+        ("$.gi_frame.f_globals", "introspection attributes", "$.gi_frame"),
+        ("inputs.cr_frame == 1", "introspection attributes", "inputs.cr_frame"),
+        ("$.ag_frame", "introspection attributes", "$.ag_frame"),
+        ("$.tb_frame", "introspection attributes", "$.tb_frame"),
+        ("state.f_back", "introspection attributes", "state.f_back"),
+        ("$.frame.f_locals", "introspection attributes", "$.frame.f_locals"),
+        ("$.gi_code", "introspection attributes", "$.gi_code"),
+        ("$['__class__']", "dunder keys", "'__class__'"),
+        ("state['__builtins__'] is None", "dunder keys", "'__builtins__'"),
     ],
 )
 def test_unsafe_expressions_are_rejected_quoting_the_offending_part(
@@ -130,6 +141,37 @@ def test_deep_nesting_is_refused_not_crashing() -> None:
         Expression("(" * 300 + "$" + ")" * 300)
     with pytest.raises(ValueError):
         Expression("not " * 600 + "$")
+
+
+_NESTED = {
+    "members": lambda depth: "$" + ".a" * depth,
+    "nots": lambda depth: "not " * depth + "$",
+    "lists": lambda depth: "[" * depth + "$" + "]" * depth,
+}
+
+
+@pytest.mark.parametrize("shape", sorted(_NESTED))
+def test_nesting_limit_is_a_fixed_number_not_the_current_stack_depth(shape: str) -> None:
+    # Accepting an expression must not depend on how deep the caller's stack is, and what is
+    # accepted must evaluate on a stack that is already deep (a run evaluates it in a node).
+    build = _NESTED[shape]
+    with pytest.raises(ValueError, match=f"nested more than {MAX_NESTING} levels"):
+        Expression(build(MAX_NESTING + 1))
+    expression = Expression(build(MAX_NESTING))
+    nested: Any = SimpleNamespace()
+    nested.a = nested
+
+    def at_depth(frames: int) -> Any:
+        return expression.evaluate(nested) if frames == 0 else at_depth(frames - 1)
+
+    at_depth(sys.getrecursionlimit() - 4 * MAX_NESTING)
+
+
+def test_dynamic_dunder_keys_are_refused_when_evaluated() -> None:
+    expression = Expression("$[inputs] == 1")
+    assert expression.evaluate({"_id": 1}, inputs="_id") is True
+    with pytest.raises(ValueError, match="dunder keys are not allowed"):
+        expression.evaluate({"__class__": 1}, inputs="__class__")
 
 
 def test_expression_value_semantics() -> None:

@@ -52,6 +52,8 @@ def test_node_connected_but_unreachable_from_start_is_refused() -> None:
     orphan >> b
     with pytest.raises(WorkflowError, match="'orphan' has an edge to 'b' but is not reachable"):
         Workflow(start=a)
+    with pytest.raises(WorkflowError, match="remove that edge, or start from a node that reaches"):
+        Workflow(start=a)
 
 
 def test_node_without_process_is_refused() -> None:

@@ -79,6 +79,8 @@ async def test_invalid_arguments_to_run(system: Syndicate) -> None:
         await workflow.run("x", system="app")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="timeout"):
         await workflow.run("x", system=system, timeout=-1)
+    with pytest.raises(ValueError, match="timeout"):  # would silently mean "no timeout"
+        await workflow.run("x", system=system, timeout=float("nan"))
     with pytest.raises(WorkflowError, match="not running"):
         await workflow.run("x", system=Syndicate("never-started"))
 
@@ -225,6 +227,35 @@ async def test_concurrent_runs_all_see_a_start_failure(system: Syndicate) -> Non
     )
     assert all(isinstance(result, WorkflowError) for result in results)
     assert all("cannot start" in str(result) for result in results)
+
+
+async def test_cancelling_the_run_that_starts_the_nodes_does_not_fail_the_others(
+    system: Syndicate,
+) -> None:
+    gate = asyncio.Event()
+
+    class SlowStart(Node):
+        async def pre_start(self) -> None:
+            await gate.wait()
+
+        def process(self, message: Message) -> Any:
+            return message.content
+
+    first = Tag("first")
+    first >> SlowStart()
+    workflow = Workflow(start=first)
+    starting = asyncio.create_task(workflow.run("a", system=system))
+    await wait_until(lambda: system.diagnostics().actor_count == 2)  # inside SlowStart.pre_start
+    waiting = asyncio.create_task(workflow.run("b", system=system))
+    await asyncio.sleep(0)  # let it reach the deployment in progress
+    starting.cancel()
+    gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await starting
+    assert await waiting == "b-first"
+    assert workflow.statistics().nodes_started == 2
+    await workflow.shutdown()
+    assert system.diagnostics().actor_count == 0
 
 
 async def test_run_returns_none_output_and_repr(system: Syndicate) -> None:

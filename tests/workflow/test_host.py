@@ -1,0 +1,115 @@
+"""Node hosts: what happens when a node's handler ends unusually (a stray CancelledError, a
+kill), seen from a run and from a plain ask."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from spark import ActorFailed, Syndicate
+from spark.core.actor import Actor
+from spark.core.message import Message
+from spark.workflow import Node, Workflow, WorkflowError
+from tests.conftest import wait_until
+from tests.workflow.helpers import Gated, Identity
+
+
+def _cancelled_future() -> asyncio.Future[Any]:
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    future.cancel()
+    return future
+
+
+class AwaitsCancelled(Node):
+    """Awaits a future someone else cancelled: CancelledError, yet nobody cancelled the node."""
+
+    async def process(self, message: Message) -> Any:
+        if message.content == "cancelled":
+            await _cancelled_future()
+        return message.content
+
+
+class ReadsCancelled(Node):
+    """The same from a sync node: ``result()`` of a cancelled future."""
+
+    def process(self, message: Message) -> Any:
+        if message.content == "cancelled":
+            return _cancelled_future().result()
+        return message.content
+
+
+@pytest.mark.parametrize("node_class", [AwaitsCancelled, ReadsCancelled])
+async def test_a_node_raising_cancelled_error_fails_the_run_at_once(
+    system: Syndicate, node_class: type[Node]
+) -> None:
+    start = Identity(name="start")
+    start >> node_class(name="node")
+    workflow = Workflow(start=start)
+    await workflow.start(system)
+    # the other runs' inputs queue behind the failing one in the node's mailbox
+    failed, *others = await asyncio.gather(
+        *(workflow.run(data, timeout=2) for data in ("cancelled", "fine", "also fine")),
+        return_exceptions=True,
+    )
+    assert isinstance(failed, WorkflowError)
+    assert "node 'node' failed: CancelledError" in str(failed)
+    assert isinstance(failed.__cause__, asyncio.CancelledError)
+    assert others == ["fine", "also fine"]
+    assert any("raised CancelledError" in letter.reason for letter in system.dead_letters)
+
+
+async def test_a_node_killed_by_a_shutdown_fails_the_run_as_dropped() -> None:
+    finished: list[str] = []
+    stuck = Gated("stuck", finished)
+    workflow = Workflow(start=stuck)
+    system = Syndicate("killed", stop_timeout=0.1)
+    await system.start()
+    run = asyncio.create_task(workflow.run("x", system=system))
+    await wait_until(lambda: workflow.statistics().active_runs == 1)
+    await system.shutdown()
+    with pytest.raises(WorkflowError, match="'stuck' did not get its input"):
+        await run
+    assert finished == []
+
+
+class CancelsItself(Actor):
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+
+    async def process(self, message: Message) -> Any:
+        if message.content == "cancelled":
+            await _cancelled_future()
+        self.seen.append(message.content)
+        return message.content
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="core bug: a handler raising CancelledError while its task was not cancelled ends the"
+    " run loop silently (spark/core/_runtime.py ActorCell.run re-raises it): no dead letter, no"
+    " failure count, no on_done, and the ask waits for its timeout instead of ActorFailed",
+)
+async def test_core_a_handler_raising_cancelled_error_fails_the_ask_at_once(
+    system: Syndicate,
+) -> None:
+    actor = await system.create_actor(CancelsItself)
+    with pytest.raises(ActorFailed):
+        await system.ask("cancelled", actor, timeout=0.5)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="core bug: after a handler raised CancelledError on its own, the actor's run loop is"
+    " gone and the messages queued behind it wait for the next delivery to restart it",
+)
+async def test_core_messages_queued_behind_a_stray_cancelled_error_are_processed(
+    system: Syndicate,
+) -> None:
+    actor = await system.create_actor(CancelsItself)
+    await system.tell("cancelled", actor)
+    await system.tell("queued", actor)
+    instance = system._cells[actor.actor_id].actor
+    assert isinstance(instance, CancelsItself)
+    await wait_until(lambda: instance.seen == ["queued"], timeout=0.5)
