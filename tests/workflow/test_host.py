@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from spark import ActorFailed, Syndicate
+from spark import Syndicate
 from spark.core.actor import Actor
 from spark.core.message import Message
 from spark.workflow import Node, Workflow, WorkflowError
@@ -83,33 +83,3 @@ class CancelsItself(Actor):
             await _cancelled_future()
         self.seen.append(message.content)
         return message.content
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: a handler raising CancelledError while its task was not cancelled ends the"
-    " run loop silently (spark/core/_runtime.py ActorCell.run re-raises it): no dead letter, no"
-    " failure count, no on_done, and the ask waits for its timeout instead of ActorFailed",
-)
-async def test_core_a_handler_raising_cancelled_error_fails_the_ask_at_once(
-    system: Syndicate,
-) -> None:
-    actor = await system.create_actor(CancelsItself)
-    with pytest.raises(ActorFailed):
-        await system.ask("cancelled", actor, timeout=0.5)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: after a handler raised CancelledError on its own, the actor's run loop is"
-    " gone and the messages queued behind it wait for the next delivery to restart it",
-)
-async def test_core_messages_queued_behind_a_stray_cancelled_error_are_processed(
-    system: Syndicate,
-) -> None:
-    actor = await system.create_actor(CancelsItself)
-    await system.tell("cancelled", actor)
-    await system.tell("queued", actor)
-    instance = system._cells[actor.actor_id].actor
-    assert isinstance(instance, CancelsItself)
-    await wait_until(lambda: instance.seen == ["queued"], timeout=0.5)
