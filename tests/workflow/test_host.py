@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from spark import Syndicate
-from spark.core.actor import Actor
 from spark.core.message import Message
 from spark.workflow import Node, Workflow, WorkflowError
 from tests.conftest import wait_until
@@ -72,14 +71,3 @@ async def test_a_node_killed_by_a_shutdown_fails_the_run_as_dropped() -> None:
     with pytest.raises(WorkflowError, match="'stuck' did not get its input"):
         await run
     assert finished == []
-
-
-class CancelsItself(Actor):
-    def __init__(self) -> None:
-        self.seen: list[Any] = []
-
-    async def process(self, message: Message) -> Any:
-        if message.content == "cancelled":
-            await _cancelled_future()
-        self.seen.append(message.content)
-        return message.content
