@@ -5,7 +5,9 @@ that are waiting when the thread finishes a transaction are run together in the 
 transaction (group commit), so under load one commit (one fsync) acknowledges many writes while
 a lone write still commits at once. A write's future resolves only after its transaction
 committed. If a grouped transaction fails, it is rolled back and its writes are retried one per
-transaction, so one bad write fails alone. Reads run between transactions, in order.
+transaction, so one bad write fails alone; if the transaction cannot even begin (the file is
+locked by another connection past the busy timeout), the whole group fails at once. Reads run
+between transactions, in order.
 
 Nothing here knows SQL: the store object opens the connection, runs BEGIN/COMMIT/ROLLBACK and
 maps its driver's errors to :class:`~spark.core.exceptions.PersistenceError`.
@@ -283,17 +285,23 @@ class GroupCommitWriter:
             self._settle(writes)
 
     def _commit(self, writes: list[_Request]) -> None:
-        """Run ``writes`` in one transaction; on failure retry each in its own."""
+        """Run ``writes`` in one transaction; if one of them fails, retry each in its own."""
         store = self._store
         try:
             store.begin()
+        except Exception as error:
+            # No write is at fault (typically another connection held the lock past the busy
+            # timeout): retrying each alone would wait that long once per write.
+            self._rollback()
+            for request in writes:
+                request.error = self._failure(error, request.what)
+            self._failed_writes += len(writes)
+            return
+        try:
             self._apply(writes)
             store.commit()
         except Exception as error:
-            try:
-                store.rollback()
-            except Exception:
-                pass  # the transaction is gone either way; the original error is what matters
+            self._rollback()
             if len(writes) > 1:
                 for request in writes:
                     request.result = None
@@ -306,6 +314,12 @@ class GroupCommitWriter:
         self._writes += len(writes)
         if len(writes) > self._largest_batch:
             self._largest_batch = len(writes)
+
+    def _rollback(self) -> None:
+        try:
+            self._store.rollback()
+        except Exception:
+            pass  # the transaction is gone either way; the original error is what matters
 
     def _apply(self, writes: list[_Request]) -> None:
         index = 0

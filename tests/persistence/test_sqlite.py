@@ -8,6 +8,7 @@ import gc
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,80 @@ async def test_a_failing_write_in_a_group_fails_alone(tmp_path: Path) -> None:
             assert [e.event for e in await journal.read_events(f"id-{n}")] == [n]
         assert journal.statistics().failed_writes == 1
     finally:
+        await journal.close()
+
+
+def _hold_writer(journal: SQLiteJournal) -> tuple[threading.Event, asyncio.Future[Any]]:
+    """Keep the writer thread busy until the returned event is set, so that what is submitted
+    meanwhile is served as one batch."""
+    gate = threading.Event()
+    held = journal._read(lambda: gate.wait(10), "hold the writer")
+    return gate, held
+
+
+def _count_begins(journal: SQLiteJournal) -> list[int]:
+    store = journal._store
+    begins = [0]
+    begin = store.begin
+
+    def counting_begin() -> None:
+        begins[0] += 1
+        begin()
+
+    store.begin = counting_begin  # type: ignore[method-assign]
+    return begins
+
+
+async def test_writes_arriving_during_a_commit_share_the_next_transaction(
+    tmp_path: Path,
+) -> None:
+    journal = SQLiteJournal(tmp_path / "j.db")
+    try:
+        await journal.highest_sequence("warm-up")
+        store = journal._store
+        committing, release = threading.Event(), threading.Event()
+        commit = store.commit
+
+        def slow_commit() -> None:
+            committing.set()
+            release.wait(10)
+            commit()
+
+        store.commit = slow_commit  # type: ignore[method-assign]
+        first = journal.append("first", 1, ["x"])
+        await asyncio.to_thread(committing.wait, 10)
+        arriving = [journal.append(f"id-{n}", 1, [n]) for n in range(50)]
+        assert not first.done()  # not acknowledged before its commit returned
+        release.set()
+        await first
+        await asyncio.gather(*arriving)
+        stats = journal.statistics()
+        assert (stats.transactions, stats.writes, stats.largest_batch) == (2, 51, 50)
+    finally:
+        await journal.close()
+
+
+async def test_a_locked_file_fails_a_group_at_once_not_once_per_write(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    journal = SQLiteJournal(path, busy_timeout=0.05)
+    await journal.highest_sequence("warm-up")
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+        begins = _count_begins(journal)
+        gate, held = _hold_writer(journal)
+        writes = [journal.append(f"id-{n}", 1, [n]) for n in range(10)]
+        gate.set()
+        await held
+        outcomes = await asyncio.gather(*writes, return_exceptions=True)
+        assert all(isinstance(outcome, PersistenceError) for outcome in outcomes)
+        assert "database is locked" in str(outcomes[3]) and "'id-3'" in str(outcomes[3])
+        assert begins[0] == 1  # one wait for the lock, not one per write
+        assert journal.statistics().failed_writes == 10
+        other.execute("ROLLBACK")
+        await journal.append("id-0", 1, ["after the lock was released"])
+    finally:
+        other.close()
         await journal.close()
 
 
