@@ -15,7 +15,7 @@ import sqlite3
 import time
 import weakref
 from collections.abc import Sequence
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 from spark.core.exceptions import PersistenceError
 from spark.persistence._writer import GroupCommitWriter, JournalStatistics
@@ -30,8 +30,6 @@ from spark.persistence.journal import (
 from spark.persistence.serializers import PickleSerializer, Serializer
 
 __all__ = ["SCHEMA_VERSION", "SYNCHRONOUS_LEVELS", "SQLiteJournal"]
-
-T = TypeVar("T")
 
 #: Version of the table layout below; stored in ``schema_version``.
 SCHEMA_VERSION: Final = 1
@@ -108,6 +106,34 @@ _LIST_TIMERS: Final = (
     "SELECT timer_id, due_at, interval, missed, payload FROM timers WHERE persistence_id = ?"
     " ORDER BY due_at, timer_id"
 )
+
+#: What to do about the SQLite errors a user can meet, by primary result code.
+_HINTS: Final = {
+    sqlite3.SQLITE_BUSY: (
+        "another connection held the file's write lock for longer than"
+        " busy_timeout={busy_timeout:g} s: stop the other writer, or give SQLiteJournal a"
+        " larger busy_timeout"
+    ),
+    sqlite3.SQLITE_LOCKED: (
+        "another connection of this process holds a conflicting lock: end its transaction first"
+    ),
+    sqlite3.SQLITE_FULL: "the disk (or the file's size limit) is full: free space, then retry",
+    sqlite3.SQLITE_CANTOPEN: (
+        "check that the directory exists and that this process may create files in it"
+    ),
+    sqlite3.SQLITE_READONLY: (
+        "the file or its directory is read-only for this process: fix the permissions or"
+        " give SQLiteJournal another path"
+    ),
+    sqlite3.SQLITE_NOTADB: (
+        "the file is not a SQLite database: give SQLiteJournal the path of a journal, or of a"
+        " file that does not exist yet"
+    ),
+    sqlite3.SQLITE_CORRUPT: (
+        "the file is damaged: restore it from a backup, or give SQLiteJournal a new path"
+    ),
+    sqlite3.SQLITE_IOERR: "the operating system reported an I/O error: check the disk",
+}
 
 
 class _SQLiteStore:
@@ -195,8 +221,15 @@ class _SQLiteStore:
             connection.close()
 
     def failure(self, error: Exception, what: str) -> PersistenceError:
-        kind = "SQLite error" if isinstance(error, sqlite3.Error) else "error"
-        failure = PersistenceError(f"SQLite journal {self.path}: {what} failed ({kind}: {error})")
+        message = f"SQLite journal {self.path}: {what} failed"
+        if isinstance(error, sqlite3.Error):
+            message += f" (SQLite error: {error})"
+            hint = _HINTS.get(getattr(error, "sqlite_errorcode", 0) & 0xFF)
+            if hint is not None:
+                message += "; " + hint.format(busy_timeout=self.busy_timeout)
+        else:
+            message += f" (error: {error!r})"
+        failure = PersistenceError(message)
         failure.__cause__ = error
         return failure
 

@@ -76,9 +76,44 @@ async def test_open_failure_is_a_persistence_error(tmp_path: Path) -> None:
     with pytest.raises(PersistenceError, match="missing-dir") as caught:
         await journal.append("a", 1, ["x"])
     assert isinstance(caught.value.__cause__, sqlite3.Error)
+    assert "check that the directory exists" in str(caught.value)
     with pytest.raises(PersistenceError):
         await journal.read_events("a")
     await journal.close()
+
+
+async def test_a_file_that_is_not_a_journal_is_refused_with_advice(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"not a database " * 100)
+    journal = SQLiteJournal(path)
+    try:
+        with pytest.raises(PersistenceError, match="not a database") as caught:
+            await journal.highest_sequence("a")
+        assert "give SQLiteJournal the path of a journal" in str(caught.value)
+    finally:
+        await journal.close()
+    assert path.read_bytes() == b"not a database " * 100  # left untouched
+
+
+async def test_a_full_disk_fails_the_write_and_the_journal_recovers(tmp_path: Path) -> None:
+    journal = SQLiteJournal(tmp_path / "j.db")
+    store = journal._store
+
+    def limit_pages(pages: int) -> Any:
+        assert store.connection is not None
+        return lambda: store.connection.execute(f"PRAGMA max_page_count={pages}").fetchone()
+
+    try:
+        await journal.append("a", 1, ["small"])
+        await journal._read(limit_pages(1), "simulate a full disk")
+        with pytest.raises(PersistenceError, match="is full: free space") as caught:
+            await journal.append("a", 2, [b"x" * 100_000])
+        assert isinstance(caught.value.__cause__, sqlite3.Error)
+        await journal._read(limit_pages(1_000_000), "free space")
+        await journal.append("a", 2, ["after"])  # the writer thread is not wedged
+        assert [e.event for e in await journal.read_events("a")] == ["small", "after"]
+    finally:
+        await journal.close()
 
 
 def test_options_are_validated(tmp_path: Path) -> None:
@@ -218,6 +253,7 @@ async def test_a_locked_file_fails_a_group_at_once_not_once_per_write(tmp_path: 
         outcomes = await asyncio.gather(*writes, return_exceptions=True)
         assert all(isinstance(outcome, PersistenceError) for outcome in outcomes)
         assert "database is locked" in str(outcomes[3]) and "'id-3'" in str(outcomes[3])
+        assert "larger busy_timeout" in str(outcomes[3])  # says what to do
         assert begins[0] == 1  # one wait for the lock, not one per write
         assert journal.statistics().failed_writes == 10
         other.execute("ROLLBACK")
