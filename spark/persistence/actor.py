@@ -78,6 +78,9 @@ class PersistentActor(Actor):
         self._journal: Journal | None = None
         self._durable: DurableTimers | None = None
         self._recovering = False
+        # (first, last) sequences of appends cancelled before the journal answered: stored or
+        # not, nobody knows yet; the next write of this instance finds out (see _settle).
+        self._unsettled: list[tuple[int, int]] = []
 
     # -- what subclasses implement -----------------------------------------------------------
 
@@ -160,18 +163,20 @@ class PersistentActor(Actor):
     async def persist(self, event: Any) -> int:
         """Append ``event``; once it is durable, apply it. Returns its sequence number.
 
-        Raises :class:`PersistenceError` if it could not be stored (nothing was applied). If
-        the call is cancelled (the actor is being killed) the event may or may not be stored.
+        Raises :class:`PersistenceError` if it could not be stored (nothing was applied).
+
+        If the call is cancelled before it returns (a timeout around it, a cancelled task, the
+        actor being killed), the event was not applied and may or may not end up stored. The
+        next ``persist``, ``persist_all``, ``save_snapshot`` or ``delete_events_to`` of this
+        actor first asks the journal: an event that was stored is applied then, as a recovery
+        would; one that was not gives its sequence number back.
         """
         journal = self._live_journal()
+        if self._unsettled:
+            await self._settle(journal)
         sequence = self._sequence + 1
         self._sequence = sequence
-        try:
-            await journal.append(self._persistence_id, sequence, (event,))  # type: ignore[arg-type]
-        except Exception:
-            if self._sequence == sequence:
-                self._sequence = sequence - 1
-            raise
+        await self._append(journal, sequence, sequence, (event,))
         result = self.apply_event(event)
         if result is not None and inspect.isawaitable(result):
             await result
@@ -190,17 +195,14 @@ class PersistentActor(Actor):
         """
         journal = self._live_journal()
         batch = list(events)
+        if self._unsettled:
+            await self._settle(journal)
         if not batch:
             return self._sequence
         first = self._sequence + 1
         last = first + len(batch) - 1
         self._sequence = last
-        try:
-            await journal.append(self._persistence_id, first, batch)  # type: ignore[arg-type]
-        except Exception:
-            if self._sequence == last:
-                self._sequence = first - 1
-            raise
+        await self._append(journal, first, last, batch)
         for offset, event in enumerate(batch):
             self._sequence = first + offset  # what last_sequence says inside apply_event
             result = self.apply_event(event)
@@ -213,6 +215,32 @@ class PersistentActor(Actor):
         ):
             await self.save_snapshot()
         return last
+
+    async def _append(self, journal: Journal, first: int, last: int, events: Any) -> None:
+        try:
+            await journal.append(self._require_id(), first, events)
+        except Exception:
+            if self._sequence == last:
+                self._sequence = first - 1  # refused: the numbers are free again
+            raise
+        except BaseException:
+            # Cancelled while the journal may still commit the events: their fate is unknown.
+            if self._sequence == last:
+                self._sequence = first - 1
+            self._unsettled.append((first, last))
+            raise
+
+    async def _settle(self, journal: Journal) -> None:
+        """Learn what became of cancelled appends. The journal takes operations in call order,
+        so a read issued now sees them if they were stored; apply those, as a recovery would."""
+        persistence_id = self._require_id()
+        while self._unsettled:
+            first, last = self._unsettled[0]
+            stored = await journal.read_events(persistence_id, first - 1, last - first + 1)
+            del self._unsettled[0]
+            for item in stored:
+                self._sequence = max(self._sequence, item.sequence)
+                await _call(self.apply_event, item.event)
 
     def _after_append(self, sequence: int, count: int) -> None:
         kernel = self._cell().kernel
@@ -234,6 +262,8 @@ class PersistentActor(Actor):
         """
         journal = self._live_journal()
         persistence_id = self._require_id()
+        if self._unsettled:
+            await self._settle(journal)  # the state must include every stored event
         sequence = self._sequence
         await journal.save_snapshot(persistence_id, sequence, self.snapshot_state())
         self._snapshot_sequence = max(self._snapshot_sequence, sequence)
@@ -260,6 +290,8 @@ class PersistentActor(Actor):
         journal = self._live_journal()
         if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 0:
             raise ValueError(f"sequence must be an int >= 0, got {sequence!r}")
+        if self._unsettled:
+            await self._settle(journal)
         if sequence > self._sequence:
             raise ValueError(
                 f"cannot delete events up to {sequence}: the last persisted event is"

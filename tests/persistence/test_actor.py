@@ -409,3 +409,90 @@ async def test_an_actor_killed_inside_persist_frees_its_id_and_recovers() -> Non
         again = await system.create_actor(Account, "acct")
         assert await system.ask("state", again) == (1, [1], 1, (1, 1))
         assert await system.ask(5, again) == 6
+
+
+# -- a persist cancelled at its await point -------------------------------------------------
+
+
+class LateAckJournal(InMemoryJournal):
+    """Stores an append at once (or drops it, with ``lose=True``) but acknowledges it only when
+    the test says so: a commit whose acknowledgement comes after the caller gave up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.late = False
+        self.lose = False
+        self.waiting: list[asyncio.Future[None]] = []
+
+    def append(self, persistence_id: str, first_sequence: int, events: Any) -> Any:
+        if not self.late:
+            return super().append(persistence_id, first_sequence, events)
+        if not self.lose:
+            super().append(persistence_id, first_sequence, events)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting.append(future)
+        return future
+
+
+class Impatient(Account):
+    async def process(self, message: Message) -> Any:
+        match message.content:
+            case ("impatient", list(amounts)):
+                try:  # the acknowledgement never comes in time
+                    if len(amounts) == 1:
+                        await asyncio.wait_for(self.persist(amounts[0]), 0.01)
+                    else:
+                        await asyncio.wait_for(self.persist_all(amounts), 0.01)
+                except TimeoutError:
+                    return "timed out", self.balance, self.last_sequence
+        return await super().process(message)
+
+
+@pytest.mark.parametrize("batch", [[10], [10, 20]])
+async def test_a_cancelled_persist_that_was_stored_is_applied_by_the_next_write(
+    batch: list[int],
+) -> None:
+    journal = LateAckJournal()
+    async with Syndicate("late", journal=journal) as system:
+        account = await system.create_actor(Impatient, "acct")
+        await system.ask(1, account)
+        journal.late = True
+        assert await system.ask(("impatient", batch), account) == ("timed out", 1, 1)
+        journal.late = False
+        # Stored after all: the next persist applies it first, so the state matches the journal.
+        total = 1 + sum(batch) + 100
+        assert await system.ask(100, account) == total
+        stored = [e.event for e in await journal.read_events("acct")]
+        assert stored == [1, *batch, 100]
+        assert await system.ask("state", account) == (total, stored, len(stored), (0, 0))
+        await system.stop(account)
+        again = await system.create_actor(Account, "acct")
+        assert await system.ask("state", again) == (total, stored, len(stored), (total, len(stored)))
+
+
+async def test_a_cancelled_persist_that_was_not_stored_gives_its_sequence_back() -> None:
+    journal = LateAckJournal()
+    async with Syndicate("lost", journal=journal) as system:
+        account = await system.create_actor(Impatient, "acct")
+        await system.ask(1, account)
+        journal.late = journal.lose = True
+        assert await system.ask(("impatient", [10]), account) == ("timed out", 1, 1)
+        journal.late = journal.lose = False
+        assert await system.ask(100, account) == 101
+        assert [(e.sequence, e.event) for e in await journal.read_events("acct")] == [
+            (1, 1),
+            (2, 100),
+        ]
+
+
+async def test_a_snapshot_after_a_cancelled_persist_includes_the_stored_event() -> None:
+    journal = LateAckJournal()
+    async with Syndicate("snap", journal=journal) as system:
+        account = await system.create_actor(Impatient, "acct", retain_events=False)
+        await system.ask(1, account)
+        journal.late = True
+        await system.ask(("impatient", [10]), account)
+        journal.late = False
+        assert await system.ask("snapshot", account) == 2
+        snapshot = await journal.load_snapshot("acct")
+        assert snapshot is not None and snapshot.state == {"balance": 11, "history": [1, 10]}
