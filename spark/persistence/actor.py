@@ -52,7 +52,9 @@ class PersistentActor(Actor):
     * ``persistence_id`` - the identity of the stored history; one live actor per id and
       syndicate (a second one is refused with ``ActorAlreadyExists``).
     * ``retain_events=False`` - delete the events a snapshot covers when it is saved.
-    * ``snapshot_every=N`` - save a snapshot automatically after every ``N`` events.
+    * ``snapshot_every=N`` - save a snapshot automatically after every ``N`` events (needs
+      ``snapshot_state`` and ``apply_snapshot``). A failing automatic snapshot does not fail
+      the ``persist`` that triggered it: it is logged and tried again ``N`` events later.
     """
 
     _persistence_id: str | None = None  # class default: detects a missing super().__init__()
@@ -71,8 +73,20 @@ class PersistentActor(Actor):
             or snapshot_every < 1
         ):
             raise ValueError(f"snapshot_every must be an int >= 1 or None, got {snapshot_every!r}")
+        if snapshot_every is not None:
+            missing = [
+                name
+                for name in ("snapshot_state", "apply_snapshot")
+                if getattr(type(self), name) is getattr(PersistentActor, name)
+            ]
+            if missing:
+                raise TypeError(
+                    f"{type(self).__qualname__} sets snapshot_every={snapshot_every} but does not"
+                    f" implement {' and '.join(missing)}(); implement them or drop snapshot_every"
+                )
         self._retain_events = bool(retain_events)
         self._snapshot_every = snapshot_every
+        self._snapshot_retry_at = 0  # after a failed automatic snapshot: when to try again
         self._sequence = 0
         self._snapshot_sequence = 0
         self._journal: Journal | None = None
@@ -181,11 +195,8 @@ class PersistentActor(Actor):
         if result is not None and inspect.isawaitable(result):
             await result
         self._after_append(sequence, 1)
-        if (
-            self._snapshot_every is not None
-            and sequence - self._snapshot_sequence >= self._snapshot_every
-        ):
-            await self.save_snapshot()
+        if self._snapshot_every is not None:
+            await self._automatic_snapshot(sequence, self._snapshot_every)
         return sequence
 
     async def persist_all(self, events: Iterable[Any]) -> int:
@@ -210,10 +221,8 @@ class PersistentActor(Actor):
                 await result
         self._sequence = max(self._sequence, last)
         self._after_append(last, len(batch))
-        if self._snapshot_every is not None and last - self._snapshot_sequence >= (
-            self._snapshot_every
-        ):
-            await self.save_snapshot()
+        if self._snapshot_every is not None:
+            await self._automatic_snapshot(last, self._snapshot_every)
         return last
 
     async def _append(self, journal: Journal, first: int, last: int, events: Any) -> None:
@@ -241,6 +250,26 @@ class PersistentActor(Actor):
             for item in stored:
                 self._sequence = max(self._sequence, item.sequence)
                 await _call(self.apply_event, item.event)
+
+    async def _automatic_snapshot(self, sequence: int, every: int) -> None:
+        if sequence - self._snapshot_sequence < every or sequence < self._snapshot_retry_at:
+            return
+        try:
+            await self.save_snapshot()
+        except Exception as error:
+            # The event is stored and applied: failing persist now would invite a retry that
+            # stores it twice. The events stay in the journal; try again ``every`` events later.
+            self._snapshot_retry_at = sequence + every
+            self._cell().kernel.logger.error(
+                "automatic snapshot of %s %r at sequence %d failed (the events are kept; next"
+                " attempt after %d more events): %s",
+                type(self).__qualname__,
+                self._persistence_id,
+                sequence,
+                every,
+                error,
+                exc_info=error,
+            )
 
     def _after_append(self, sequence: int, count: int) -> None:
         kernel = self._cell().kernel

@@ -496,3 +496,53 @@ async def test_a_snapshot_after_a_cancelled_persist_includes_the_stored_event() 
         assert await system.ask("snapshot", account) == 2
         snapshot = await journal.load_snapshot("acct")
         assert snapshot is not None and snapshot.state == {"balance": 11, "history": [1, 10]}
+
+
+# -- automatic snapshots ---------------------------------------------------------------------
+
+
+async def test_a_failing_automatic_snapshot_does_not_fail_persist(
+    make_syndicate: MakeSyndicate, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Locked(Account):
+        """Its state cannot be serialized while it holds a lock."""
+
+        lock: threading.Lock | None = None
+
+        def snapshot_state(self) -> dict[str, Any]:
+            return {**super().snapshot_state(), "lock": self.lock}
+
+        def apply_snapshot(self, state: dict[str, Any]) -> None:
+            super().apply_snapshot(state)
+
+        async def process(self, message: Message) -> Any:
+            if message.content in ("lock", "unlock"):
+                self.lock = threading.Lock() if message.content == "lock" else None
+                return message.content
+            return await super().process(message)
+
+    async with make_syndicate() as system:
+        account = await system.create_actor(Locked, "acct", snapshot_every=2, retain_events=False)
+        await system.ask("lock", account)
+        assert await system.ask(1, account) == 1
+        assert await system.ask(2, account) == 3  # the snapshot fails, the event is in
+        assert "Locked 'acct' at sequence 2 failed (the events are kept" in caplog.text
+        assert await system.journal.load_snapshot("acct") is None
+        assert [e.event for e in await system.journal.read_events("acct")] == [1, 2]
+        await system.ask("unlock", account)
+        assert await system.ask(3, account) == 6  # no new attempt before 2 more events
+        assert await system.journal.load_snapshot("acct") is None
+        assert await system.ask(4, account) == 10
+        snapshot = await system.journal.load_snapshot("acct")
+        assert snapshot is not None and snapshot.sequence == 4
+        assert await system.journal.read_events("acct") == []
+
+
+def test_snapshot_every_needs_the_snapshot_methods() -> None:
+    class NoSnapshots(PersistentActor):
+        def apply_event(self, event: Any) -> None:
+            return None
+
+    with pytest.raises(TypeError, match=r"snapshot_every=5 .* snapshot_state and apply_snapshot"):
+        NoSnapshots("x", snapshot_every=5)
+    NoSnapshots("x")  # without snapshot_every it needs neither
