@@ -314,7 +314,8 @@ class PersistentActor(Actor):
     async def delete_events_to(self, sequence: int) -> int:
         """Delete stored events up to ``sequence`` (inclusive); returns how many were deleted.
 
-        Recovery then starts from the snapshot, so only delete what a snapshot covers.
+        Recovery then starts from the snapshot, so only what the latest snapshot covers may be
+        deleted (``sequence <= snapshot_sequence``); anything more raises ``ValueError``.
         """
         journal = self._live_journal()
         if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 0:
@@ -325,6 +326,12 @@ class PersistentActor(Actor):
             raise ValueError(
                 f"cannot delete events up to {sequence}: the last persisted event is"
                 f" {self._sequence}"
+            )
+        if sequence > self._snapshot_sequence:
+            raise ValueError(
+                f"cannot delete events up to {sequence}: the latest snapshot covers events up to"
+                f" {self._snapshot_sequence} only, so recovery would lose the events after it;"
+                " await self.save_snapshot() first"
             )
         return await journal.delete_events_to(self._require_id(), sequence)
 

@@ -155,6 +155,27 @@ async def test_explicit_delete_events_to(make_syndicate: MakeSyndicate) -> None:
             await system.ask(("delete_to", 9), account)
 
 
+async def test_events_a_snapshot_does_not_cover_cannot_be_deleted(
+    make_syndicate: MakeSyndicate,
+) -> None:
+    async with make_syndicate() as system:
+        spec = ActorSpec(Account, ("acct",), supervisor_strategy=SupervisorStrategy.resume())
+        account = await system.create_actor_from_spec(spec)
+        for amount in (1, 2, 3):
+            await system.ask(amount, account)
+        with pytest.raises(ActorFailed, match=r"snapshot covers events up to 0 only"):
+            await system.ask(("delete_to", 3), account)
+        await system.ask("snapshot", account)
+        await system.ask(4, account)
+        with pytest.raises(ActorFailed, match=r"save_snapshot\(\) first"):
+            await system.ask(("delete_to", 4), account)
+        assert [e.sequence for e in await system.journal.read_events("acct")] == [1, 2, 3, 4]
+        assert await system.ask(("delete_to", 3), account) == 3
+    async with make_syndicate() as system:
+        account = await system.create_actor(Account, "acct")
+        assert await system.ask("state", account) == (10, [1, 2, 3, 4], 4, (10, 4))
+
+
 async def test_persist_all_is_atomic_and_applied_in_order(
     make_syndicate: MakeSyndicate,
 ) -> None:
