@@ -19,7 +19,7 @@ from spark import (
     Syndicate,
 )
 from spark.core.message import Message
-from spark.persistence import InMemoryJournal, PersistentActor
+from spark.persistence import InMemoryJournal, Journal, PersistentActor
 from tests.conftest import wait_until
 
 
@@ -313,6 +313,18 @@ async def test_an_actor_stopped_by_a_failed_restart_releases_its_id(
         assert await system.ask(0, replacement) == 0
 
 
+async def test_the_syndicate_closes_only_a_journal_it_owns(journal: Journal) -> None:
+    async with Syndicate("borrower", journal=journal) as system:
+        account = await system.create_actor(Account, "acct")
+        await system.ask(1, account)
+    await journal.append("acct", 2, [2])  # still open: the syndicate did not own it
+    async with Syndicate("owner", journal=journal, owns_journal=True) as system:
+        account = await system.create_actor(Account, "acct")
+        assert await system.ask(3, account) == 6
+    with pytest.raises(PersistenceError, match="closed"):
+        await journal.append("acct", 4, [4])
+
+
 async def test_persistence_ids_are_per_syndicate(make_syndicate: MakeSyndicate) -> None:
     async with make_syndicate() as system:
         await system.create_actor(Account, "acct")
@@ -488,7 +500,12 @@ async def test_a_cancelled_persist_that_was_stored_is_applied_by_the_next_write(
         assert await system.ask("state", account) == (total, stored, len(stored), (0, 0))
         await system.stop(account)
         again = await system.create_actor(Account, "acct")
-        assert await system.ask("state", again) == (total, stored, len(stored), (total, len(stored)))
+        assert await system.ask("state", again) == (
+            total,
+            stored,
+            len(stored),
+            (total, len(stored)),
+        )
 
 
 async def test_a_cancelled_persist_that_was_not_stored_gives_its_sequence_back() -> None:
