@@ -142,6 +142,8 @@ def check_append(persistence_id: str, first_sequence: int, events: Sequence[Any]
 def sequence_conflict(persistence_id: str, first_sequence: int, highest: int) -> PersistenceError:
     return PersistenceError(
         f"cannot append to {persistence_id!r} at sequence {first_sequence}: the journal already"
-        f" holds sequence {highest}. Another writer (a second actor or process with the same"
-        " persistence_id) appended in between; restart the actor so it recovers first"
+        f" holds sequence {highest}. Another writer (an actor with the same persistence_id in"
+        " another syndicate or process on this journal) appended in between: keep one live"
+        " actor per persistence_id across everything sharing the journal, then restart this"
+        " actor so it recovers what was written"
     )

@@ -268,8 +268,9 @@ async def test_a_second_writer_of_the_same_id_is_detected(tmp_path: Path) -> Non
     second = SQLiteJournal(tmp_path / "j.db")
     try:
         await first.append("a", 1, ["from first"])
-        with pytest.raises(PersistenceError, match="Another writer"):
+        with pytest.raises(PersistenceError, match="Another writer") as caught:
             await second.append("a", 1, ["from second"])
+        assert "keep one live actor per persistence_id" in str(caught.value)
     finally:
         await first.close()
         await second.close()
