@@ -79,6 +79,7 @@ class _Request:
         "loop",
         "operation",
         "result",
+        "settled",
         "what",
         "write",
     )
@@ -102,6 +103,7 @@ class _Request:
         self.batch_item = batch_item
         self.result: Any = None
         self.error: BaseException | None = None
+        self.settled = False
 
 
 _CLOSE = object()
@@ -137,6 +139,7 @@ class GroupCommitWriter:
         self._close_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._close_error: PersistenceError | None = None
         self._open_error: PersistenceError | None = None
+        self._batch: list[Any] = []  # what the thread took from the queue and is serving
         self._transactions = 0
         self._writes = 0
         self._reads = 0
@@ -231,7 +234,10 @@ class GroupCommitWriter:
             while self._serve_batch():
                 pass
         except BaseException as error:  # a bug or an interpreter shutdown: fail, never hang
-            self._close_error = PersistenceError(f"journal writer {self._name} crashed: {error!r}")
+            self._close_error = PersistenceError(
+                f"journal writer {self._name} crashed: {error!r}; the journal is closed, open"
+                " a new one"
+            )
             raise
         finally:
             try:
@@ -242,7 +248,7 @@ class GroupCommitWriter:
 
     def _serve_batch(self) -> bool:
         """Serve everything queued right now; False once the close marker was reached."""
-        batch = [self._queue.get()]
+        batch = self._batch = [self._queue.get()]
         while len(batch) < self._max_batch:
             try:
                 batch.append(self._queue.get_nowait())
@@ -347,6 +353,8 @@ class GroupCommitWriter:
 
     @staticmethod
     def _settle(requests: list[_Request]) -> None:
+        for request in requests:
+            request.settled = True
         loop = requests[0].loop
         if all(request.loop is loop for request in requests):
             groups = [(loop, requests)]
@@ -366,7 +374,8 @@ class GroupCommitWriter:
             self._closing = True
             self._finished = True
             waiters, self._close_waiters = self._close_waiters, []
-        leftovers: list[_Request] = []
+        # After a crash, the batch being served has requests nobody will answer otherwise.
+        leftovers = [item for item in self._batch if item is not _CLOSE and not item.settled]
         while True:
             try:
                 item = self._queue.get_nowait()

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from spark import PersistenceError
-from spark.persistence import JSONSerializer, SQLiteJournal
+from spark.persistence import JSONSerializer, PickleSerializer, SQLiteJournal
 from spark.persistence.sqlite import SCHEMA_VERSION
 from tests.conftest import wait_until
 
@@ -114,6 +114,39 @@ async def test_a_full_disk_fails_the_write_and_the_journal_recovers(tmp_path: Pa
         assert [e.event for e in await journal.read_events("a")] == ["small", "after"]
     finally:
         await journal.close()
+
+
+class _Escape(BaseException):
+    """Not an Exception: nothing in the writer thread may catch it on the way."""
+
+
+class _EscapingSerializer(PickleSerializer):
+    def loads(self, data: bytes) -> Any:
+        raise _Escape("loads escaped")
+
+
+async def test_a_crashed_writer_fails_what_it_was_serving_instead_of_hanging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crashes: list[type[BaseException]] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: crashes.append(args.exc_type))
+    journal = SQLiteJournal(tmp_path / "j.db", serializer=_EscapingSerializer())
+    await journal.append("a", 1, ["stored"])
+    gate, held = _hold_writer(journal)
+    reading = journal.read_events("a")  # served in the same batch as the next append
+    writing = journal.append("a", 2, ["after"])
+    gate.set()
+    await held
+    for pending in (reading, writing):
+        with pytest.raises(PersistenceError, match="crashed: _Escape.*open a new one"):
+            await asyncio.wait_for(pending, 5)
+    assert journal.closed
+    with pytest.raises(PersistenceError, match="crashed"):
+        await asyncio.wait_for(journal.close(), 5)
+    thread = journal._writer._thread
+    assert thread is not None
+    await wait_until(lambda: not thread.is_alive())
+    assert crashes == [_Escape]  # the crash is not hidden either
 
 
 def test_options_are_validated(tmp_path: Path) -> None:
