@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +20,9 @@ from spark import (
     Syndicate,
 )
 from spark.core.message import Message
-from spark.persistence import InMemoryJournal, Journal, PersistentActor
+from spark.persistence import InMemoryJournal, Journal, PersistentActor, SQLiteJournal
 from tests.conftest import wait_until
+from tests.persistence.test_sqlite import hold_writer
 
 
 class Account(PersistentActor):
@@ -506,6 +508,21 @@ async def test_a_cancelled_persist_that_was_stored_is_applied_by_the_next_write(
             len(stored),
             (total, len(stored)),
         )
+
+
+async def test_a_cancelled_persist_queued_in_the_sqlite_writer_is_applied_later(
+    tmp_path: Path,
+) -> None:
+    journal = SQLiteJournal(tmp_path / "j.db")
+    async with Syndicate("queued", journal=journal, owns_journal=True) as system:
+        account = await system.create_actor(Impatient, "acct")
+        await system.ask(1, account)
+        gate, held = hold_writer(journal)  # the append waits in the writer's queue
+        assert await system.ask(("impatient", [10]), account) == ("timed out", 1, 1)
+        gate.set()
+        await held
+        assert await system.ask(100, account) == 111  # committed after all: applied first
+        assert [e.event for e in await journal.read_events("acct")] == [1, 10, 100]
 
 
 async def test_a_cancelled_persist_that_was_not_stored_gives_its_sequence_back() -> None:

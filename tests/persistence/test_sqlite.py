@@ -132,7 +132,7 @@ async def test_a_crashed_writer_fails_what_it_was_serving_instead_of_hanging(
     monkeypatch.setattr(threading, "excepthook", lambda args: crashes.append(args.exc_type))
     journal = SQLiteJournal(tmp_path / "j.db", serializer=_EscapingSerializer())
     await journal.append("a", 1, ["stored"])
-    gate, held = _hold_writer(journal)
+    gate, held = hold_writer(journal)
     reading = journal.read_events("a")  # served in the same batch as the next append
     writing = journal.append("a", 2, ["after"])
     gate.set()
@@ -221,7 +221,7 @@ async def test_a_failing_write_in_a_group_fails_alone(tmp_path: Path) -> None:
         await journal.close()
 
 
-def _hold_writer(journal: SQLiteJournal) -> tuple[threading.Event, asyncio.Future[Any]]:
+def hold_writer(journal: SQLiteJournal) -> tuple[threading.Event, asyncio.Future[Any]]:
     """Keep the writer thread busy until the returned event is set, so that what is submitted
     meanwhile is served as one batch."""
     gate = threading.Event()
@@ -279,7 +279,7 @@ async def test_a_locked_file_fails_a_group_at_once_not_once_per_write(tmp_path: 
     try:
         other.execute("BEGIN IMMEDIATE")  # another process holding the write lock
         begins = _count_begins(journal)
-        gate, held = _hold_writer(journal)
+        gate, held = hold_writer(journal)
         writes = [journal.append(f"id-{n}", 1, [n]) for n in range(10)]
         gate.set()
         await held
