@@ -190,7 +190,11 @@ class PersistentActor(Actor):
             await self._settle(journal)
         sequence = self._sequence + 1
         self._sequence = sequence
-        await self._append(journal, sequence, sequence, (event,))
+        try:
+            await journal.append(self._persistence_id, sequence, (event,))  # type: ignore[arg-type]
+        except BaseException as error:
+            self._append_failed(sequence, sequence, error)
+            raise
         result = self.apply_event(event)
         if result is not None and inspect.isawaitable(result):
             await result
@@ -213,7 +217,11 @@ class PersistentActor(Actor):
         first = self._sequence + 1
         last = first + len(batch) - 1
         self._sequence = last
-        await self._append(journal, first, last, batch)
+        try:
+            await journal.append(self._persistence_id, first, batch)  # type: ignore[arg-type]
+        except BaseException as error:
+            self._append_failed(first, last, error)
+            raise
         for offset, event in enumerate(batch):
             self._sequence = first + offset  # what last_sequence says inside apply_event
             result = self.apply_event(event)
@@ -225,19 +233,12 @@ class PersistentActor(Actor):
             await self._automatic_snapshot(last, self._snapshot_every)
         return last
 
-    async def _append(self, journal: Journal, first: int, last: int, events: Any) -> None:
-        try:
-            await journal.append(self._require_id(), first, events)
-        except Exception:
-            if self._sequence == last:
-                self._sequence = first - 1  # refused: the numbers are free again
-            raise
-        except BaseException:
+    def _append_failed(self, first: int, last: int, error: BaseException) -> None:
+        if self._sequence == last:
+            self._sequence = first - 1  # not applied; the numbers are free unless stored
+        if not isinstance(error, Exception):
             # Cancelled while the journal may still commit the events: their fate is unknown.
-            if self._sequence == last:
-                self._sequence = first - 1
             self._unsettled.append((first, last))
-            raise
 
     async def _settle(self, journal: Journal) -> None:
         """Learn what became of cancelled appends. The journal takes operations in call order,
