@@ -22,7 +22,7 @@ from spark import (
 from spark.core.message import Message
 from spark.persistence import InMemoryJournal, Journal, PersistentActor, SQLiteJournal
 from tests.conftest import wait_until
-from tests.persistence.test_sqlite import hold_writer
+from tests.persistence.conftest import hold_writer
 
 
 class Account(PersistentActor):

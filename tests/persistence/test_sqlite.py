@@ -18,6 +18,7 @@ from spark import PersistenceError
 from spark.persistence import JSONSerializer, PickleSerializer, SQLiteJournal
 from spark.persistence.sqlite import SCHEMA_VERSION
 from tests.conftest import wait_until
+from tests.persistence.conftest import hold_writer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -219,14 +220,6 @@ async def test_a_failing_write_in_a_group_fails_alone(tmp_path: Path) -> None:
         assert journal.statistics().failed_writes == 1
     finally:
         await journal.close()
-
-
-def hold_writer(journal: SQLiteJournal) -> tuple[threading.Event, asyncio.Future[Any]]:
-    """Keep the writer thread busy until the returned event is set, so that what is submitted
-    meanwhile is served as one batch."""
-    gate = threading.Event()
-    held = journal._read(lambda: gate.wait(10), "hold the writer")
-    return gate, held
 
 
 def _count_begins(journal: SQLiteJournal) -> list[int]:
