@@ -24,6 +24,7 @@ from spark.core._runtime import RUNNING, STARTING
 from spark.core.actor import MissedTickPolicy
 from spark.core.identity import Envelope
 from spark.core.messages import WakeupMessage
+from spark.core.timers import MAX_CATCH_UP
 from spark.persistence.journal import DurableTimer
 from spark.persistence.timers import TimerId
 
@@ -34,9 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["DROP_RETRY_DELAY", "MAX_CATCH_UP", "DurableTimers"]
 
 MISSED_POLICIES: Final = get_args(MissedTickPolicy)
-#: Most wakeups one late ``catch_up`` tick delivers; the last one carries the excess in
-#: ``missed`` (the same bound as in-memory timers).
-MAX_CATCH_UP: Final = 1000
 #: Seconds before a wakeup that the mailbox refused (full, expired) is offered again.
 DROP_RETRY_DELAY: Final = 1.0
 
@@ -118,12 +116,6 @@ class DurableTimers:
         self._timers: dict[str, _Timer] = {}
         self._retired = False
         self._background: set[asyncio.Future[Any]] = set()
-
-    def __len__(self) -> int:
-        return len(self._timers)
-
-    def __contains__(self, timer_id: object) -> bool:
-        return timer_id in self._timers
 
     # -- recovery ------------------------------------------------------------------------
 
@@ -274,6 +266,7 @@ class DurableTimers:
         timer.handle = loop.call_at(timer.due, self._fire, timer)
         next_wall = timer.due + offset
         if timer.policy == "catch_up":
+            # The bound of in-memory timers; the last wakeup carries the excess in ``missed``.
             wakeups = min(count, MAX_CATCH_UP)
             for index in range(wakeups):
                 last = index == wakeups - 1

@@ -30,16 +30,6 @@ class PersistenceRegistry:
     def __init__(self, syndicate: Any) -> None:
         self._owners: dict[str, tuple[ActorCell, PersistentActor]] = {}
 
-    def __len__(self) -> int:
-        return len(self._owners)
-
-    def owner(self, persistence_id: str) -> ActorCell | None:
-        """The live cell owning ``persistence_id``, if any."""
-        current = self._owners.get(persistence_id)
-        if current is None or current[0].state == STOPPED:
-            return None
-        return current[0]
-
     def claim(
         self, persistence_id: str, cell: ActorCell, actor: PersistentActor
     ) -> PersistentActor | None:

@@ -5,7 +5,9 @@ that are waiting when the thread finishes a transaction are run together in the 
 transaction (group commit), so under load one commit (one fsync) acknowledges many writes while
 a lone write still commits at once. A write's future resolves only after its transaction
 committed. If a grouped transaction fails, it is rolled back and its writes are retried one per
-transaction, so one bad write fails alone. Reads run between transactions, in order.
+transaction, so one bad write fails alone; if the transaction cannot even begin (the file is
+locked by another connection past the busy timeout), the whole group fails at once. Reads run
+between transactions, in order.
 
 Nothing here knows SQL: the store object opens the connection, runs BEGIN/COMMIT/ROLLBACK and
 maps its driver's errors to :class:`~spark.core.exceptions.PersistenceError`.
@@ -77,6 +79,7 @@ class _Request:
         "loop",
         "operation",
         "result",
+        "settled",
         "what",
         "write",
     )
@@ -100,6 +103,7 @@ class _Request:
         self.batch_item = batch_item
         self.result: Any = None
         self.error: BaseException | None = None
+        self.settled = False
 
 
 _CLOSE = object()
@@ -135,6 +139,7 @@ class GroupCommitWriter:
         self._close_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._close_error: PersistenceError | None = None
         self._open_error: PersistenceError | None = None
+        self._batch: list[Any] = []  # what the thread took from the queue and is serving
         self._transactions = 0
         self._writes = 0
         self._reads = 0
@@ -229,7 +234,10 @@ class GroupCommitWriter:
             while self._serve_batch():
                 pass
         except BaseException as error:  # a bug or an interpreter shutdown: fail, never hang
-            self._close_error = PersistenceError(f"journal writer {self._name} crashed: {error!r}")
+            self._close_error = PersistenceError(
+                f"journal writer {self._name} crashed: {error!r}; the journal is closed, open"
+                " a new one"
+            )
             raise
         finally:
             try:
@@ -240,7 +248,7 @@ class GroupCommitWriter:
 
     def _serve_batch(self) -> bool:
         """Serve everything queued right now; False once the close marker was reached."""
-        batch = [self._queue.get()]
+        batch = self._batch = [self._queue.get()]
         while len(batch) < self._max_batch:
             try:
                 batch.append(self._queue.get_nowait())
@@ -283,17 +291,23 @@ class GroupCommitWriter:
             self._settle(writes)
 
     def _commit(self, writes: list[_Request]) -> None:
-        """Run ``writes`` in one transaction; on failure retry each in its own."""
+        """Run ``writes`` in one transaction; if one of them fails, retry each in its own."""
         store = self._store
         try:
             store.begin()
+        except Exception as error:
+            # No write is at fault (typically another connection held the lock past the busy
+            # timeout): retrying each alone would wait that long once per write.
+            self._rollback()
+            for request in writes:
+                request.error = self._failure(error, request.what)
+            self._failed_writes += len(writes)
+            return
+        try:
             self._apply(writes)
             store.commit()
         except Exception as error:
-            try:
-                store.rollback()
-            except Exception:
-                pass  # the transaction is gone either way; the original error is what matters
+            self._rollback()
             if len(writes) > 1:
                 for request in writes:
                     request.result = None
@@ -306,6 +320,12 @@ class GroupCommitWriter:
         self._writes += len(writes)
         if len(writes) > self._largest_batch:
             self._largest_batch = len(writes)
+
+    def _rollback(self) -> None:
+        try:
+            self._store.rollback()
+        except Exception:
+            pass  # the transaction is gone either way; the original error is what matters
 
     def _apply(self, writes: list[_Request]) -> None:
         index = 0
@@ -333,6 +353,8 @@ class GroupCommitWriter:
 
     @staticmethod
     def _settle(requests: list[_Request]) -> None:
+        for request in requests:
+            request.settled = True
         loop = requests[0].loop
         if all(request.loop is loop for request in requests):
             groups = [(loop, requests)]
@@ -352,7 +374,8 @@ class GroupCommitWriter:
             self._closing = True
             self._finished = True
             waiters, self._close_waiters = self._close_waiters, []
-        leftovers: list[_Request] = []
+        # After a crash, the batch being served has requests nobody will answer otherwise.
+        leftovers = [item for item in self._batch if item is not _CLOSE and not item.settled]
         while True:
             try:
                 item = self._queue.get_nowait()

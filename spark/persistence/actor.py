@@ -52,7 +52,9 @@ class PersistentActor(Actor):
     * ``persistence_id`` - the identity of the stored history; one live actor per id and
       syndicate (a second one is refused with ``ActorAlreadyExists``).
     * ``retain_events=False`` - delete the events a snapshot covers when it is saved.
-    * ``snapshot_every=N`` - save a snapshot automatically after every ``N`` events.
+    * ``snapshot_every=N`` - save a snapshot automatically after every ``N`` events (needs
+      ``snapshot_state`` and ``apply_snapshot``). A failing automatic snapshot does not fail
+      the ``persist`` that triggered it: it is logged and tried again ``N`` events later.
     """
 
     _persistence_id: str | None = None  # class default: detects a missing super().__init__()
@@ -71,13 +73,28 @@ class PersistentActor(Actor):
             or snapshot_every < 1
         ):
             raise ValueError(f"snapshot_every must be an int >= 1 or None, got {snapshot_every!r}")
+        if snapshot_every is not None:
+            missing = [
+                name
+                for name in ("snapshot_state", "apply_snapshot")
+                if getattr(type(self), name) is getattr(PersistentActor, name)
+            ]
+            if missing:
+                raise TypeError(
+                    f"{type(self).__qualname__} sets snapshot_every={snapshot_every} but does not"
+                    f" implement {' and '.join(missing)}(); implement them or drop snapshot_every"
+                )
         self._retain_events = bool(retain_events)
         self._snapshot_every = snapshot_every
+        self._snapshot_retry_at = 0  # after a failed automatic snapshot: when to try again
         self._sequence = 0
         self._snapshot_sequence = 0
         self._journal: Journal | None = None
         self._durable: DurableTimers | None = None
         self._recovering = False
+        # (first, last) sequences of appends cancelled before the journal answered: stored or
+        # not, nobody knows yet; the next write of this instance finds out (see _settle).
+        self._unsettled: list[tuple[int, int]] = []
 
     # -- what subclasses implement -----------------------------------------------------------
 
@@ -160,27 +177,30 @@ class PersistentActor(Actor):
     async def persist(self, event: Any) -> int:
         """Append ``event``; once it is durable, apply it. Returns its sequence number.
 
-        Raises :class:`PersistenceError` if it could not be stored (nothing was applied). If
-        the call is cancelled (the actor is being killed) the event may or may not be stored.
+        Raises :class:`PersistenceError` if it could not be stored (nothing was applied).
+
+        If the call is cancelled before it returns (a timeout around it, a cancelled task, the
+        actor being killed), the event was not applied and may or may not end up stored. The
+        next ``persist``, ``persist_all``, ``save_snapshot`` or ``delete_events_to`` of this
+        actor first asks the journal: an event that was stored is applied then, as a recovery
+        would; one that was not gives its sequence number back.
         """
         journal = self._live_journal()
+        if self._unsettled:
+            await self._settle(journal)
         sequence = self._sequence + 1
         self._sequence = sequence
         try:
             await journal.append(self._persistence_id, sequence, (event,))  # type: ignore[arg-type]
-        except Exception:
-            if self._sequence == sequence:
-                self._sequence = sequence - 1
+        except BaseException as error:
+            self._append_failed(sequence, sequence, error)
             raise
         result = self.apply_event(event)
         if result is not None and inspect.isawaitable(result):
             await result
         self._after_append(sequence, 1)
-        if (
-            self._snapshot_every is not None
-            and sequence - self._snapshot_sequence >= self._snapshot_every
-        ):
-            await self.save_snapshot()
+        if self._snapshot_every is not None:
+            await self._automatic_snapshot(sequence, self._snapshot_every)
         return sequence
 
     async def persist_all(self, events: Iterable[Any]) -> int:
@@ -190,6 +210,8 @@ class PersistentActor(Actor):
         """
         journal = self._live_journal()
         batch = list(events)
+        if self._unsettled:
+            await self._settle(journal)
         if not batch:
             return self._sequence
         first = self._sequence + 1
@@ -197,9 +219,8 @@ class PersistentActor(Actor):
         self._sequence = last
         try:
             await journal.append(self._persistence_id, first, batch)  # type: ignore[arg-type]
-        except Exception:
-            if self._sequence == last:
-                self._sequence = first - 1
+        except BaseException as error:
+            self._append_failed(first, last, error)
             raise
         for offset, event in enumerate(batch):
             self._sequence = first + offset  # what last_sequence says inside apply_event
@@ -208,11 +229,48 @@ class PersistentActor(Actor):
                 await result
         self._sequence = max(self._sequence, last)
         self._after_append(last, len(batch))
-        if self._snapshot_every is not None and last - self._snapshot_sequence >= (
-            self._snapshot_every
-        ):
-            await self.save_snapshot()
+        if self._snapshot_every is not None:
+            await self._automatic_snapshot(last, self._snapshot_every)
         return last
+
+    def _append_failed(self, first: int, last: int, error: BaseException) -> None:
+        if self._sequence == last:
+            self._sequence = first - 1  # not applied; the numbers are free unless stored
+        if not isinstance(error, Exception):
+            # Cancelled while the journal may still commit the events: their fate is unknown.
+            self._unsettled.append((first, last))
+
+    async def _settle(self, journal: Journal) -> None:
+        """Learn what became of cancelled appends. The journal takes operations in call order,
+        so a read issued now sees them if they were stored; apply those, as a recovery would."""
+        persistence_id = self._require_id()
+        while self._unsettled:
+            first, last = self._unsettled[0]
+            stored = await journal.read_events(persistence_id, first - 1, last - first + 1)
+            del self._unsettled[0]
+            for item in stored:
+                self._sequence = max(self._sequence, item.sequence)
+                await _call(self.apply_event, item.event)
+
+    async def _automatic_snapshot(self, sequence: int, every: int) -> None:
+        if sequence - self._snapshot_sequence < every or sequence < self._snapshot_retry_at:
+            return
+        try:
+            await self.save_snapshot()
+        except Exception as error:
+            # The event is stored and applied: failing persist now would invite a retry that
+            # stores it twice. The events stay in the journal; try again ``every`` events later.
+            self._snapshot_retry_at = sequence + every
+            self._cell().kernel.logger.error(
+                "automatic snapshot of %s %r at sequence %d failed (the events are kept; next"
+                " attempt after %d more events): %s",
+                type(self).__qualname__,
+                self._persistence_id,
+                sequence,
+                every,
+                error,
+                exc_info=error,
+            )
 
     def _after_append(self, sequence: int, count: int) -> None:
         kernel = self._cell().kernel
@@ -234,6 +292,8 @@ class PersistentActor(Actor):
         """
         journal = self._live_journal()
         persistence_id = self._require_id()
+        if self._unsettled:
+            await self._settle(journal)  # the state must include every stored event
         sequence = self._sequence
         await journal.save_snapshot(persistence_id, sequence, self.snapshot_state())
         self._snapshot_sequence = max(self._snapshot_sequence, sequence)
@@ -255,15 +315,24 @@ class PersistentActor(Actor):
     async def delete_events_to(self, sequence: int) -> int:
         """Delete stored events up to ``sequence`` (inclusive); returns how many were deleted.
 
-        Recovery then starts from the snapshot, so only delete what a snapshot covers.
+        Recovery then starts from the snapshot, so only what the latest snapshot covers may be
+        deleted (``sequence <= snapshot_sequence``); anything more raises ``ValueError``.
         """
         journal = self._live_journal()
         if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 0:
             raise ValueError(f"sequence must be an int >= 0, got {sequence!r}")
+        if self._unsettled:
+            await self._settle(journal)
         if sequence > self._sequence:
             raise ValueError(
                 f"cannot delete events up to {sequence}: the last persisted event is"
                 f" {self._sequence}"
+            )
+        if sequence > self._snapshot_sequence:
+            raise ValueError(
+                f"cannot delete events up to {sequence}: the latest snapshot covers events up to"
+                f" {self._snapshot_sequence} only, so recovery would lose the events after it;"
+                " await self.save_snapshot() first"
             )
         return await journal.delete_events_to(self._require_id(), sequence)
 

@@ -5,7 +5,10 @@ chosen by the actor), the latest snapshot, and the actor's durable timers. Every
 asynchronous in the sense that it returns an awaitable; it must also *start* its work when it is
 called, so that operations called one after another from one task take effect in call order even
 when they are awaited later (a durable timer is stored in the background while the actor goes on
-persisting; a later acknowledged write then implies the earlier one is stored too).
+persisting; a later acknowledged write then implies the earlier one is stored too). Cancelling
+the awaitable need not withdraw the operation, but whatever it did is visible to every operation
+called after it: ``PersistentActor`` reads the events after a cancelled ``append`` to learn
+whether they were stored.
 
 Failures are raised as :class:`~spark.core.exceptions.PersistenceError` when awaited.
 """
@@ -142,6 +145,8 @@ def check_append(persistence_id: str, first_sequence: int, events: Sequence[Any]
 def sequence_conflict(persistence_id: str, first_sequence: int, highest: int) -> PersistenceError:
     return PersistenceError(
         f"cannot append to {persistence_id!r} at sequence {first_sequence}: the journal already"
-        f" holds sequence {highest}. Another writer (a second actor or process with the same"
-        " persistence_id) appended in between; restart the actor so it recovers first"
+        f" holds sequence {highest}. Another writer (an actor with the same persistence_id in"
+        " another syndicate or process on this journal) appended in between: keep one live"
+        " actor per persistence_id across everything sharing the journal, then restart this"
+        " actor so it recovers what was written"
     )

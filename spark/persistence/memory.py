@@ -22,7 +22,7 @@ from spark.persistence.journal import (
     sequence_conflict,
     validate_persistence_id,
 )
-from spark.persistence.serializers import PickleSerializer, Serializer
+from spark.persistence.serializers import PickleSerializer, Serializer, dump, load
 
 __all__ = ["InMemoryJournal"]
 
@@ -65,25 +65,10 @@ class InMemoryJournal:
         return None
 
     def _dump(self, value: Any, what: str) -> Any:
-        if not self.copy:
-            return value
-        try:
-            return self.serializer.dumps(value)
-        except Exception as error:
-            raise PersistenceError(
-                f"cannot serialize {what} ({type(value).__qualname__}) with"
-                f" {self.serializer!r}: {error!r}"
-            ) from error
+        return dump(self.serializer, value, what) if self.copy else value
 
     def _load(self, stored: Any, what: str) -> Any:
-        if not self.copy:
-            return stored
-        try:
-            return self.serializer.loads(stored)
-        except Exception as error:
-            raise PersistenceError(
-                f"cannot deserialize {what} with {self.serializer!r}: {error!r}"
-            ) from error
+        return load(self.serializer, stored, what) if self.copy else stored
 
     # -- events --------------------------------------------------------------------------
 

@@ -12,6 +12,8 @@ import json
 import pickle
 from typing import Any, Protocol, runtime_checkable
 
+from spark.core.exceptions import PersistenceError
+
 __all__ = ["JSONSerializer", "PickleSerializer", "Serializer"]
 
 
@@ -59,3 +61,27 @@ class JSONSerializer:
 
     def loads(self, data: bytes) -> Any:
         return json.loads(data)
+
+
+def dump(serializer: Serializer, value: Any, what: str) -> bytes:
+    """``serializer.dumps(value)``; a failure becomes a PersistenceError that says what to do."""
+    try:
+        return serializer.dumps(value)
+    except Exception as error:
+        raise PersistenceError(
+            f"cannot serialize {what} ({type(value).__qualname__}) with {serializer!r}:"
+            f" {error!r}; store only values this serializer can encode, or give the journal"
+            " another serializer="
+        ) from error
+
+
+def load(serializer: Serializer, data: Any, what: str, where: str = "") -> Any:
+    """``serializer.loads(data)``; a failure becomes a PersistenceError that says what to do."""
+    try:
+        return serializer.loads(data)
+    except Exception as error:
+        raise PersistenceError(
+            f"{where}cannot deserialize {what} with {serializer!r}: {error!r}; open the journal"
+            " with the serializer that wrote it, and keep the stored types importable and able"
+            " to load their old state"
+        ) from error

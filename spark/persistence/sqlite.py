@@ -15,7 +15,7 @@ import sqlite3
 import time
 import weakref
 from collections.abc import Sequence
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 from spark.core.exceptions import PersistenceError
 from spark.persistence._writer import GroupCommitWriter, JournalStatistics
@@ -27,11 +27,9 @@ from spark.persistence.journal import (
     sequence_conflict,
     validate_persistence_id,
 )
-from spark.persistence.serializers import PickleSerializer, Serializer
+from spark.persistence.serializers import PickleSerializer, Serializer, dump, load
 
 __all__ = ["SCHEMA_VERSION", "SYNCHRONOUS_LEVELS", "SQLiteJournal"]
-
-T = TypeVar("T")
 
 #: Version of the table layout below; stored in ``schema_version``.
 SCHEMA_VERSION: Final = 1
@@ -108,6 +106,34 @@ _LIST_TIMERS: Final = (
     "SELECT timer_id, due_at, interval, missed, payload FROM timers WHERE persistence_id = ?"
     " ORDER BY due_at, timer_id"
 )
+
+#: What to do about the SQLite errors a user can meet, by primary result code.
+_HINTS: Final = {
+    sqlite3.SQLITE_BUSY: (
+        "another connection held the file's write lock for longer than"
+        " busy_timeout={busy_timeout:g} s: stop the other writer, or give SQLiteJournal a"
+        " larger busy_timeout"
+    ),
+    sqlite3.SQLITE_LOCKED: (
+        "another connection of this process holds a conflicting lock: end its transaction first"
+    ),
+    sqlite3.SQLITE_FULL: "the disk (or the file's size limit) is full: free space, then retry",
+    sqlite3.SQLITE_CANTOPEN: (
+        "check that the directory exists and that this process may create files in it"
+    ),
+    sqlite3.SQLITE_READONLY: (
+        "the file or its directory is read-only for this process: fix the permissions or"
+        " give SQLiteJournal another path"
+    ),
+    sqlite3.SQLITE_NOTADB: (
+        "the file is not a SQLite database: give SQLiteJournal the path of a journal, or of a"
+        " file that does not exist yet"
+    ),
+    sqlite3.SQLITE_CORRUPT: (
+        "the file is damaged: restore it from a backup, or give SQLiteJournal a new path"
+    ),
+    sqlite3.SQLITE_IOERR: "the operating system reported an I/O error: check the disk",
+}
 
 
 class _SQLiteStore:
@@ -195,8 +221,15 @@ class _SQLiteStore:
             connection.close()
 
     def failure(self, error: Exception, what: str) -> PersistenceError:
-        kind = "SQLite error" if isinstance(error, sqlite3.Error) else "error"
-        failure = PersistenceError(f"SQLite journal {self.path}: {what} failed ({kind}: {error})")
+        message = f"SQLite journal {self.path}: {what} failed"
+        if isinstance(error, sqlite3.Error):
+            message += f" (SQLite error: {error})"
+            hint = _HINTS.get(getattr(error, "sqlite_errorcode", 0) & 0xFF)
+            if hint is not None:
+                message += "; " + hint.format(busy_timeout=self.busy_timeout)
+        else:
+            message += f" (error: {error!r})"
+        failure = PersistenceError(message)
         failure.__cause__ = error
         return failure
 
@@ -240,18 +273,14 @@ class _SQLiteStore:
         rows = self.cursor.execute(
             _READ_EVENTS, (persistence_id, after_sequence, -1 if limit is None else limit)
         ).fetchall()
-        loads = self.serializer.loads
-        found = []
-        for sequence, payload in rows:
-            try:
-                event = loads(payload)
-            except Exception as error:
-                raise PersistenceError(
-                    f"SQLite journal {self.path}: cannot deserialize event {sequence} of"
-                    f" {persistence_id!r} with {self.serializer!r}: {error!r}"
-                ) from error
-            found.append(PersistedEvent(sequence, event))
-        return found
+        serializer, where = self.serializer, f"SQLite journal {self.path}: "
+        return [
+            PersistedEvent(
+                sequence,
+                load(serializer, payload, f"event {sequence} of {persistence_id!r}", where),
+            )
+            for sequence, payload in rows
+        ]
 
     def highest_sequence(self, persistence_id: str) -> int:
         assert self.cursor is not None
@@ -279,13 +308,12 @@ class _SQLiteStore:
         if row is None:
             return None
         sequence, payload, saved_at = row
-        try:
-            state = self.serializer.loads(payload)
-        except Exception as error:
-            raise PersistenceError(
-                f"SQLite journal {self.path}: cannot deserialize the snapshot of"
-                f" {persistence_id!r} with {self.serializer!r}: {error!r}"
-            ) from error
+        state = load(
+            self.serializer,
+            payload,
+            f"the snapshot of {persistence_id!r}",
+            f"SQLite journal {self.path}: ",
+        )
         return Snapshot(sequence, state, saved_at)
 
     def upsert_timer(self, persistence_id: str, timer: DurableTimer, payload: bytes) -> None:
@@ -305,13 +333,12 @@ class _SQLiteStore:
         for timer_id, due_at, interval, missed, payload in self.cursor.execute(
             _LIST_TIMERS, (persistence_id,)
         ).fetchall():
-            try:
-                value = self.serializer.loads(payload)
-            except Exception as error:
-                raise PersistenceError(
-                    f"SQLite journal {self.path}: cannot deserialize the payload of timer"
-                    f" {timer_id!r} of {persistence_id!r}: {error!r}"
-                ) from error
+            value = load(
+                self.serializer,
+                payload,
+                f"the payload of timer {timer_id!r} of {persistence_id!r}",
+                f"SQLite journal {self.path}: ",
+            )
             found.append(DurableTimer(timer_id, due_at, value, interval, missed))
         return found
 
@@ -381,20 +408,6 @@ class SQLiteJournal:
             operation, write=False, what=what, closed_message=self._closed_message
         )
 
-    def _dump(self, value: Any, what: str) -> bytes:
-        try:
-            return self.serializer.dumps(value)
-        except Exception as error:
-            raise self._dump_error(error, value, what) from error
-
-    def _dump_error(self, error: Exception, value: Any, what: str) -> PersistenceError:
-        failure = PersistenceError(
-            f"cannot serialize {what} ({type(value).__qualname__}) with {self.serializer!r}:"
-            f" {error!r}"
-        )
-        failure.__cause__ = error
-        return failure
-
     @staticmethod
     def _failed(error: PersistenceError) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -407,15 +420,12 @@ class SQLiteJournal:
         self, persistence_id: str, first_sequence: int, events: Sequence[Any]
     ) -> asyncio.Future[None]:
         check_append(persistence_id, first_sequence, events)
-        dumps = self.serializer.dumps
-        payloads = []
-        for event in events:
-            try:
-                payloads.append(dumps(event))
-            except Exception as error:
-                return self._failed(
-                    self._dump_error(error, event, f"an event of {persistence_id!r}")
-                )
+        try:
+            payloads = [
+                dump(self.serializer, event, f"an event of {persistence_id!r}") for event in events
+            ]
+        except PersistenceError as failure:
+            return self._failed(failure)
         return self._writer.submit(
             None,
             write=True,
@@ -452,7 +462,7 @@ class SQLiteJournal:
     def save_snapshot(self, persistence_id: str, sequence: int, state: Any) -> asyncio.Future[None]:
         validate_persistence_id(persistence_id)
         try:
-            payload = self._dump(state, f"the snapshot of {persistence_id!r}")
+            payload = dump(self.serializer, state, f"the snapshot of {persistence_id!r}")
         except PersistenceError as failure:
             return self._failed(failure)
         return self._write(
@@ -474,7 +484,9 @@ class SQLiteJournal:
     def upsert_timer(self, persistence_id: str, timer: DurableTimer) -> asyncio.Future[None]:
         validate_persistence_id(persistence_id)
         try:
-            payload = self._dump(timer.payload, f"the payload of timer {timer.timer_id!r}")
+            payload = dump(
+                self.serializer, timer.payload, f"the payload of timer {timer.timer_id!r}"
+            )
         except PersistenceError as failure:
             return self._failed(failure)
         return self._write(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -62,3 +64,11 @@ async def journal(journal_kind: JournalKind) -> AsyncIterator[Journal]:
 @pytest.fixture
 def make_syndicate(journal_kind: JournalKind) -> Callable[..., Syndicate]:
     return journal_kind.syndicate
+
+
+def hold_writer(journal: SQLiteJournal) -> tuple[threading.Event, asyncio.Future[Any]]:
+    """Keep the writer thread busy until the returned event is set, so that what is submitted
+    meanwhile is served as one batch."""
+    gate = threading.Event()
+    held = journal._read(lambda: gate.wait(10), "hold the writer")
+    return gate, held

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +20,9 @@ from spark import (
     Syndicate,
 )
 from spark.core.message import Message
-from spark.persistence import InMemoryJournal, PersistentActor
+from spark.persistence import InMemoryJournal, Journal, PersistentActor, SQLiteJournal
 from tests.conftest import wait_until
+from tests.persistence.conftest import hold_writer
 
 
 class Account(PersistentActor):
@@ -153,6 +155,27 @@ async def test_explicit_delete_events_to(make_syndicate: MakeSyndicate) -> None:
         assert [e.sequence for e in await system.journal.read_events("acct")] == [3]
         with pytest.raises(ActorFailed, match="last persisted event is 3"):
             await system.ask(("delete_to", 9), account)
+
+
+async def test_events_a_snapshot_does_not_cover_cannot_be_deleted(
+    make_syndicate: MakeSyndicate,
+) -> None:
+    async with make_syndicate() as system:
+        spec = ActorSpec(Account, ("acct",), supervisor_strategy=SupervisorStrategy.resume())
+        account = await system.create_actor_from_spec(spec)
+        for amount in (1, 2, 3):
+            await system.ask(amount, account)
+        with pytest.raises(ActorFailed, match=r"snapshot covers events up to 0 only"):
+            await system.ask(("delete_to", 3), account)
+        await system.ask("snapshot", account)
+        await system.ask(4, account)
+        with pytest.raises(ActorFailed, match=r"save_snapshot\(\) first"):
+            await system.ask(("delete_to", 4), account)
+        assert [e.sequence for e in await system.journal.read_events("acct")] == [1, 2, 3, 4]
+        assert await system.ask(("delete_to", 3), account) == 3
+    async with make_syndicate() as system:
+        account = await system.create_actor(Account, "acct")
+        assert await system.ask("state", account) == (10, [1, 2, 3, 4], 4, (10, 4))
 
 
 async def test_persist_all_is_atomic_and_applied_in_order(
@@ -292,6 +315,18 @@ async def test_an_actor_stopped_by_a_failed_restart_releases_its_id(
         assert await system.ask(0, replacement) == 0
 
 
+async def test_the_syndicate_closes_only_a_journal_it_owns(journal: Journal) -> None:
+    async with Syndicate("borrower", journal=journal) as system:
+        account = await system.create_actor(Account, "acct")
+        await system.ask(1, account)
+    await journal.append("acct", 2, [2])  # still open: the syndicate did not own it
+    async with Syndicate("owner", journal=journal, owns_journal=True) as system:
+        account = await system.create_actor(Account, "acct")
+        assert await system.ask(3, account) == 6
+    with pytest.raises(PersistenceError, match="closed"):
+        await journal.append("acct", 4, [4])
+
+
 async def test_persistence_ids_are_per_syndicate(make_syndicate: MakeSyndicate) -> None:
     async with make_syndicate() as system:
         await system.create_actor(Account, "acct")
@@ -409,3 +444,160 @@ async def test_an_actor_killed_inside_persist_frees_its_id_and_recovers() -> Non
         again = await system.create_actor(Account, "acct")
         assert await system.ask("state", again) == (1, [1], 1, (1, 1))
         assert await system.ask(5, again) == 6
+
+
+# -- a persist cancelled at its await point -------------------------------------------------
+
+
+class LateAckJournal(InMemoryJournal):
+    """Stores an append at once (or drops it, with ``lose=True``) but acknowledges it only when
+    the test says so: a commit whose acknowledgement comes after the caller gave up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.late = False
+        self.lose = False
+        self.waiting: list[asyncio.Future[None]] = []
+
+    def append(self, persistence_id: str, first_sequence: int, events: Any) -> Any:
+        if not self.late:
+            return super().append(persistence_id, first_sequence, events)
+        if not self.lose:
+            super().append(persistence_id, first_sequence, events)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting.append(future)
+        return future
+
+
+class Impatient(Account):
+    async def process(self, message: Message) -> Any:
+        match message.content:
+            case ("impatient", list(amounts)):
+                try:  # the acknowledgement never comes in time
+                    if len(amounts) == 1:
+                        await asyncio.wait_for(self.persist(amounts[0]), 0.01)
+                    else:
+                        await asyncio.wait_for(self.persist_all(amounts), 0.01)
+                except TimeoutError:
+                    return "timed out", self.balance, self.last_sequence
+        return await super().process(message)
+
+
+@pytest.mark.parametrize("batch", [[10], [10, 20]])
+async def test_a_cancelled_persist_that_was_stored_is_applied_by_the_next_write(
+    batch: list[int],
+) -> None:
+    journal = LateAckJournal()
+    async with Syndicate("late", journal=journal) as system:
+        account = await system.create_actor(Impatient, "acct")
+        await system.ask(1, account)
+        journal.late = True
+        assert await system.ask(("impatient", batch), account) == ("timed out", 1, 1)
+        journal.late = False
+        # Stored after all: the next persist applies it first, so the state matches the journal.
+        total = 1 + sum(batch) + 100
+        assert await system.ask(100, account) == total
+        stored = [e.event for e in await journal.read_events("acct")]
+        assert stored == [1, *batch, 100]
+        assert await system.ask("state", account) == (total, stored, len(stored), (0, 0))
+        await system.stop(account)
+        again = await system.create_actor(Account, "acct")
+        assert await system.ask("state", again) == (
+            total,
+            stored,
+            len(stored),
+            (total, len(stored)),
+        )
+
+
+async def test_a_cancelled_persist_queued_in_the_sqlite_writer_is_applied_later(
+    tmp_path: Path,
+) -> None:
+    journal = SQLiteJournal(tmp_path / "j.db")
+    async with Syndicate("queued", journal=journal, owns_journal=True) as system:
+        account = await system.create_actor(Impatient, "acct")
+        await system.ask(1, account)
+        gate, held = hold_writer(journal)  # the append waits in the writer's queue
+        assert await system.ask(("impatient", [10]), account) == ("timed out", 1, 1)
+        gate.set()
+        await held
+        assert await system.ask(100, account) == 111  # committed after all: applied first
+        assert [e.event for e in await journal.read_events("acct")] == [1, 10, 100]
+
+
+async def test_a_cancelled_persist_that_was_not_stored_gives_its_sequence_back() -> None:
+    journal = LateAckJournal()
+    async with Syndicate("lost", journal=journal) as system:
+        account = await system.create_actor(Impatient, "acct")
+        await system.ask(1, account)
+        journal.late = journal.lose = True
+        assert await system.ask(("impatient", [10]), account) == ("timed out", 1, 1)
+        journal.late = journal.lose = False
+        assert await system.ask(100, account) == 101
+        assert [(e.sequence, e.event) for e in await journal.read_events("acct")] == [
+            (1, 1),
+            (2, 100),
+        ]
+
+
+async def test_a_snapshot_after_a_cancelled_persist_includes_the_stored_event() -> None:
+    journal = LateAckJournal()
+    async with Syndicate("snap", journal=journal) as system:
+        account = await system.create_actor(Impatient, "acct", retain_events=False)
+        await system.ask(1, account)
+        journal.late = True
+        await system.ask(("impatient", [10]), account)
+        journal.late = False
+        assert await system.ask("snapshot", account) == 2
+        snapshot = await journal.load_snapshot("acct")
+        assert snapshot is not None and snapshot.state == {"balance": 11, "history": [1, 10]}
+
+
+# -- automatic snapshots ---------------------------------------------------------------------
+
+
+async def test_a_failing_automatic_snapshot_does_not_fail_persist(
+    make_syndicate: MakeSyndicate, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Locked(Account):
+        """Its state cannot be serialized while it holds a lock."""
+
+        lock: threading.Lock | None = None
+
+        def snapshot_state(self) -> dict[str, Any]:
+            return {**super().snapshot_state(), "lock": self.lock}
+
+        def apply_snapshot(self, state: dict[str, Any]) -> None:
+            super().apply_snapshot(state)
+
+        async def process(self, message: Message) -> Any:
+            if message.content in ("lock", "unlock"):
+                self.lock = threading.Lock() if message.content == "lock" else None
+                return message.content
+            return await super().process(message)
+
+    async with make_syndicate() as system:
+        account = await system.create_actor(Locked, "acct", snapshot_every=2, retain_events=False)
+        await system.ask("lock", account)
+        assert await system.ask(1, account) == 1
+        assert await system.ask(2, account) == 3  # the snapshot fails, the event is in
+        assert "Locked 'acct' at sequence 2 failed (the events are kept" in caplog.text
+        assert await system.journal.load_snapshot("acct") is None
+        assert [e.event for e in await system.journal.read_events("acct")] == [1, 2]
+        await system.ask("unlock", account)
+        assert await system.ask(3, account) == 6  # no new attempt before 2 more events
+        assert await system.journal.load_snapshot("acct") is None
+        assert await system.ask(4, account) == 10
+        snapshot = await system.journal.load_snapshot("acct")
+        assert snapshot is not None and snapshot.sequence == 4
+        assert await system.journal.read_events("acct") == []
+
+
+def test_snapshot_every_needs_the_snapshot_methods() -> None:
+    class NoSnapshots(PersistentActor):
+        def apply_event(self, event: Any) -> None:
+            return None
+
+    with pytest.raises(TypeError, match=r"snapshot_every=5 .* snapshot_state and apply_snapshot"):
+        NoSnapshots("x", snapshot_every=5)
+    NoSnapshots("x")  # without snapshot_every it needs neither

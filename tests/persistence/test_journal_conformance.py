@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -102,11 +103,25 @@ async def test_invalid_arguments_raise_at_once(journal: Journal) -> None:
 
 
 async def test_unserializable_event_fails_and_stores_nothing(journal: Journal) -> None:
-    with pytest.raises(PersistenceError, match="cannot serialize"):
+    with pytest.raises(PersistenceError, match="cannot serialize.*another serializer="):
         await journal.append("a", 1, ["fine", threading.Lock()])
     assert await journal.read_events("a") == []
     await journal.append("a", 1, ["fine"])
     assert await journal.highest_sequence("a") == 1
+
+
+class _Moved:
+    """Stands for a class that was renamed after its instances were stored."""
+
+
+async def test_an_undecodable_value_says_what_to_do(
+    journal: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await journal.append("a", 1, [_Moved()])
+    monkeypatch.delattr(sys.modules[__name__], "_Moved")
+    with pytest.raises(PersistenceError, match="cannot deserialize event 1 of 'a'") as caught:
+        await journal.read_events("a")
+    assert "open the journal with the serializer that wrote it" in str(caught.value)
 
 
 async def test_stored_values_are_isolated_from_later_mutation(journal: Journal) -> None:

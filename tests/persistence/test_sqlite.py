@@ -8,15 +8,17 @@ import gc
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from spark import PersistenceError
-from spark.persistence import JSONSerializer, SQLiteJournal
+from spark.persistence import JSONSerializer, PickleSerializer, SQLiteJournal
 from spark.persistence.sqlite import SCHEMA_VERSION
 from tests.conftest import wait_until
+from tests.persistence.conftest import hold_writer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,9 +77,77 @@ async def test_open_failure_is_a_persistence_error(tmp_path: Path) -> None:
     with pytest.raises(PersistenceError, match="missing-dir") as caught:
         await journal.append("a", 1, ["x"])
     assert isinstance(caught.value.__cause__, sqlite3.Error)
+    assert "check that the directory exists" in str(caught.value)
     with pytest.raises(PersistenceError):
         await journal.read_events("a")
     await journal.close()
+
+
+async def test_a_file_that_is_not_a_journal_is_refused_with_advice(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"not a database " * 100)
+    journal = SQLiteJournal(path)
+    try:
+        with pytest.raises(PersistenceError, match="not a database") as caught:
+            await journal.highest_sequence("a")
+        assert "give SQLiteJournal the path of a journal" in str(caught.value)
+    finally:
+        await journal.close()
+    assert path.read_bytes() == b"not a database " * 100  # left untouched
+
+
+async def test_a_full_disk_fails_the_write_and_the_journal_recovers(tmp_path: Path) -> None:
+    journal = SQLiteJournal(tmp_path / "j.db")
+    store = journal._store
+
+    def limit_pages(pages: int) -> Any:
+        assert store.connection is not None
+        return lambda: store.connection.execute(f"PRAGMA max_page_count={pages}").fetchone()
+
+    try:
+        await journal.append("a", 1, ["small"])
+        await journal._read(limit_pages(1), "simulate a full disk")
+        with pytest.raises(PersistenceError, match="is full: free space") as caught:
+            await journal.append("a", 2, [b"x" * 100_000])
+        assert isinstance(caught.value.__cause__, sqlite3.Error)
+        await journal._read(limit_pages(1_000_000), "free space")
+        await journal.append("a", 2, ["after"])  # the writer thread is not wedged
+        assert [e.event for e in await journal.read_events("a")] == ["small", "after"]
+    finally:
+        await journal.close()
+
+
+class _Escape(BaseException):
+    """Not an Exception: nothing in the writer thread may catch it on the way."""
+
+
+class _EscapingSerializer(PickleSerializer):
+    def loads(self, data: bytes) -> Any:
+        raise _Escape("loads escaped")
+
+
+async def test_a_crashed_writer_fails_what_it_was_serving_instead_of_hanging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crashes: list[type[BaseException]] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: crashes.append(args.exc_type))
+    journal = SQLiteJournal(tmp_path / "j.db", serializer=_EscapingSerializer())
+    await journal.append("a", 1, ["stored"])
+    gate, held = hold_writer(journal)
+    reading = journal.read_events("a")  # served in the same batch as the next append
+    writing = journal.append("a", 2, ["after"])
+    gate.set()
+    await held
+    for pending in (reading, writing):
+        with pytest.raises(PersistenceError, match="crashed: _Escape.*open a new one"):
+            await asyncio.wait_for(pending, 5)
+    assert journal.closed
+    with pytest.raises(PersistenceError, match="crashed"):
+        await asyncio.wait_for(journal.close(), 5)
+    thread = journal._writer._thread
+    assert thread is not None
+    await wait_until(lambda: not thread.is_alive())
+    assert crashes == [_Escape]  # the crash is not hidden either
 
 
 def test_options_are_validated(tmp_path: Path) -> None:
@@ -152,13 +222,81 @@ async def test_a_failing_write_in_a_group_fails_alone(tmp_path: Path) -> None:
         await journal.close()
 
 
+def _count_begins(journal: SQLiteJournal) -> list[int]:
+    store = journal._store
+    begins = [0]
+    begin = store.begin
+
+    def counting_begin() -> None:
+        begins[0] += 1
+        begin()
+
+    store.begin = counting_begin  # type: ignore[method-assign]
+    return begins
+
+
+async def test_writes_arriving_during_a_commit_share_the_next_transaction(
+    tmp_path: Path,
+) -> None:
+    journal = SQLiteJournal(tmp_path / "j.db")
+    try:
+        await journal.highest_sequence("warm-up")
+        store = journal._store
+        committing, release = threading.Event(), threading.Event()
+        commit = store.commit
+
+        def slow_commit() -> None:
+            committing.set()
+            release.wait(10)
+            commit()
+
+        store.commit = slow_commit  # type: ignore[method-assign]
+        first = journal.append("first", 1, ["x"])
+        await asyncio.to_thread(committing.wait, 10)
+        arriving = [journal.append(f"id-{n}", 1, [n]) for n in range(50)]
+        assert not first.done()  # not acknowledged before its commit returned
+        release.set()
+        await first
+        await asyncio.gather(*arriving)
+        stats = journal.statistics()
+        assert (stats.transactions, stats.writes, stats.largest_batch) == (2, 51, 50)
+    finally:
+        await journal.close()
+
+
+async def test_a_locked_file_fails_a_group_at_once_not_once_per_write(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    journal = SQLiteJournal(path, busy_timeout=0.05)
+    await journal.highest_sequence("warm-up")
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+        begins = _count_begins(journal)
+        gate, held = hold_writer(journal)
+        writes = [journal.append(f"id-{n}", 1, [n]) for n in range(10)]
+        gate.set()
+        await held
+        outcomes = await asyncio.gather(*writes, return_exceptions=True)
+        assert all(isinstance(outcome, PersistenceError) for outcome in outcomes)
+        assert "database is locked" in str(outcomes[3]) and "'id-3'" in str(outcomes[3])
+        assert "larger busy_timeout" in str(outcomes[3])  # says what to do
+        assert begins[0] == 1  # one wait for the lock, not one per write
+        assert journal.statistics().failed_writes == 10
+        other.execute("ROLLBACK")
+        await journal.append("id-0", 1, ["after the lock was released"])
+    finally:
+        other.close()
+        await journal.close()
+
+
 async def test_a_second_writer_of_the_same_id_is_detected(tmp_path: Path) -> None:
     first = SQLiteJournal(tmp_path / "j.db")
     second = SQLiteJournal(tmp_path / "j.db")
     try:
         await first.append("a", 1, ["from first"])
-        with pytest.raises(PersistenceError, match="Another writer"):
+        with pytest.raises(PersistenceError, match="Another writer") as caught:
             await second.append("a", 1, ["from second"])
+        assert "keep one live actor per persistence_id" in str(caught.value)
     finally:
         await first.close()
         await second.close()
