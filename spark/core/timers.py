@@ -73,10 +73,22 @@ class TimerRegistry:
         interval: float | None,
         missed: MissedTickPolicy,
     ) -> str:
-        if not isinstance(delay, int | float) or isinstance(delay, bool) or delay < 0:
-            raise ValueError(f"timer delay must be a number >= 0 seconds, got {delay!r}")
-        if interval is not None and interval <= 0:
-            raise ValueError(f"timer interval must be > 0 seconds, got {interval!r}")
+        if (
+            not isinstance(delay, int | float)
+            or isinstance(delay, bool)
+            or not math.isfinite(delay)
+            or delay < 0
+        ):
+            raise ValueError(f"timer delay must be a finite number >= 0 seconds, got {delay!r}")
+        if interval is not None and (
+            not isinstance(interval, int | float)
+            or isinstance(interval, bool)
+            or not math.isfinite(interval)
+            or interval <= 0
+        ):
+            raise ValueError(
+                f"timer interval must be a finite number > 0 seconds, got {interval!r}"
+            )
         if missed not in _MISSED_POLICIES:
             raise ValueError(f"missed={missed!r} is not one of {', '.join(_MISSED_POLICIES)}")
         if timer_id is None:

