@@ -8,10 +8,10 @@ import signal
 
 import pytest
 
-from spark import ActorSpec, MessageDeliveryError, Syndicate
+from spark import ActorSpec, MessageDeliveryError, Syndicate, SyndicateError
 from spark.execution import configure_execution
 from tests.conftest import wait_until
-from tests.execution.support import process_alive, process_backend
+from tests.execution.support import open_fds, process_alive, process_backend
 from tests.execution.workers import ReportsThenSleeps, Sleeper
 
 
@@ -95,3 +95,32 @@ async def test_a_job_waiting_for_a_worker_can_be_abandoned() -> None:
         assert (stats.waiting, stats.busy, stats.workers) == (0, 1, 1)
         assert not first.done()
         first.cancel()
+
+
+async def test_dead_workers_release_their_pipes_and_handles(system: Syndicate) -> None:
+    configure_execution(system, max_processes=1)
+    actor = await system.create_actor_from_spec(
+        ActorSpec(Sleeper, execution="process", stateless=True)
+    )
+    victim = await system.ask(0, actor)
+    baseline = open_fds()
+    for died in range(1, 4):
+        os.kill(victim, signal.SIGKILL)
+        await wait_until(lambda: process_backend(system).statistics().died == died)
+        victim = await system.ask(0, actor)  # a replacement worker, with its own pipe
+    # Each replacement holds what its predecessor held; the dead ones hold nothing.
+    await wait_until(lambda: open_fds() <= baseline)
+    assert len(process_backend(system)._pool._everyone) == 1
+
+
+async def test_shutdown_while_a_worker_starts_fails_create_with_the_shutdown() -> None:
+    system = Syndicate("closing-while-starting")
+    await system.start()
+    creating = asyncio.ensure_future(
+        system.create_actor_from_spec(ActorSpec(Sleeper, execution="process", stateless=True))
+    )
+    await wait_until(lambda: process_backend(system).statistics().busy == 1)
+    await system.shutdown()
+    # Not the internal "worker died: ... killed by SIGKILL": the user shut the syndicate down.
+    with pytest.raises(SyndicateError, match="shut down"):
+        await creating
