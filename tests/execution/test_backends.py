@@ -29,6 +29,7 @@ from tests.execution.workers import (
     Failing,
     Sleeper,
     UnpicklableReply,
+    WaitsFor,
     WhereAmI,
 )
 
@@ -187,3 +188,18 @@ async def test_backends_expose_statistics(system: Syndicate) -> None:
     assert thread.statistics().max_workers == 2 and thread.statistics().in_flight == 0
     process = system.extension("execution:process", ProcessBackend)
     assert process.statistics().workers == 0  # nothing is spawned before it is needed
+
+
+async def test_thread_call_outliving_its_killed_actor_still_counts_as_in_flight() -> None:
+    release = threading.Event()
+    async with Syndicate("outlives", stop_timeout=0.1) as system:
+        thread = system.extension("execution:thread", ThreadBackend)
+        actor = await system.create_actor_from_spec(spec(WaitsFor, "thread", release))
+        asking = asyncio.ensure_future(system.ask("go", actor, timeout=None))
+        await wait_until(lambda: thread.statistics().in_flight == 1)
+        await system.stop(actor)  # killed after stop_timeout; its thread cannot be interrupted
+        with pytest.raises(MessageDeliveryError):
+            await asking
+        assert thread.statistics().in_flight == 1  # the call still holds a pool thread
+        release.set()
+        await wait_until(lambda: thread.statistics().in_flight == 0)

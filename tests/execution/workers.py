@@ -132,3 +132,14 @@ class StuckOnce(Actor):
         if len(self.deliveries) == 1:
             await asyncio.Event().wait()
         return ("done", message.content)
+
+
+class WaitsFor(Actor):
+    """Thread worker: blocks its thread until ``event`` (a ``threading.Event``) is set."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def process(self, message: Message) -> str:
+        self.event.wait(30)
+        return "released"
