@@ -106,7 +106,7 @@ async def test_dead_workers_release_their_pipes_and_handles(system: Syndicate) -
     baseline = open_fds()
     for died in range(1, 4):
         os.kill(victim, signal.SIGKILL)
-        await wait_until(lambda: process_backend(system).statistics().died == died)
+        await wait_until(lambda count=died: process_backend(system).statistics().died == count)
         victim = await system.ask(0, actor)  # a replacement worker, with its own pipe
     # Each replacement holds what its predecessor held; the dead ones hold nothing.
     await wait_until(lambda: open_fds() <= baseline)
