@@ -8,8 +8,9 @@ Messages are queued in the Troupe and handed to its workers (children created fr
 any execution mode) by ``routing``; the Troupe grows up to ``max_count`` workers under load and,
 after ``idle_timeout`` seconds without work, trims back to ``idle_count``. Work is passed on
 with ``forward``, so a worker's reply goes straight to the original sender. Work whose worker
-exits mid-way is re-dispatched (at most ``max_redeliveries`` times). ``max_pending`` bounds the
-queue: beyond it a send is refused with ``"troupe full"``.
+exits mid-way is re-dispatched (at most ``max_redeliveries`` times); work whose ask is over
+before a worker is free is dead-lettered, not run. ``max_pending`` bounds the queue: beyond it
+a send is refused with ``"troupe full"``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ __all__ = ["TROUPE_FULL", "Troupe"]
 
 #: Refusal reason of a send to a Troupe whose queue is at ``max_pending``.
 TROUPE_FULL: Final = "troupe full"
+#: Dead-letter reason of queued work whose asker stopped waiting before a worker was free.
+ASK_OVER: Final = "ask timed out or cancelled"
 _STASH_SLACK: Final = 256
 
 
@@ -323,6 +326,8 @@ class Troupe(Actor):
         if timeout != self._idle_timeout:
             self._cancel_trim()
         self._idle_timeout = float(timeout)
+        while len(self._members) < idle_count and await self._grow() is not None:
+            pass  # a higher idle_count is a floor, as at start: start the missing workers
         surplus = len(self._members) - max_count
         if surplus > 0:
             # Idle workers leave first (longest idle first), then the least loaded busy ones,
@@ -337,12 +342,29 @@ class Troupe(Actor):
     # -- dispatching ---------------------------------------------------------------------
 
     async def _dispatch(self) -> None:
-        while self._pending and not self._closed:
+        while not self._closed and self._drop_unanswerable():
             member = await self._choose()
             if member is None or not self._pending:
                 break
             await self._send(self._pending.popleft(), member)
         self._schedule_trim()
+
+    def _drop_unanswerable(self) -> bool:
+        """Dead-letter queued work nobody can use any more; whether work is left to send.
+
+        The core removes a cancelled ask's message from a mailbox, but here it already left
+        the mailbox for the Troupe's own queue, and a timed-out ask leaves its message queued
+        everywhere: without this, a backlog of abandoned asks would hold the workers while
+        live asks wait behind it.
+        """
+        pending = self._pending
+        while pending:
+            reason = self._unanswerable(pending[0].message)
+            if reason is None:
+                return True
+            self._lost += 1
+            self._system._dead_letter(pending.popleft().message, reason)
+        return False
 
     async def _choose(self) -> _Member | None:
         capacity = self._capacity
@@ -451,19 +473,22 @@ class Troupe(Actor):
     def _can_retry(self, job: _Job) -> bool:
         if self._closed or job.attempts >= self._max_redeliveries:
             return False
-        message = job.message
+        return self._unanswerable(job.message) is None
+
+    def _unanswerable(self, message: Envelope) -> str | None:
+        """Why handling ``message`` now would be wasted (expired, its ask is over), or None."""
         if message.deadline is not None and message.deadline <= self._now():
-            return False
-        sender = message.sender
+            return "message expired"
         correlation_id = message.correlation_id
-        if (
-            correlation_id is not None
-            and sender is not None
-            and sender.syndicate_id == self.syndicate_id
-        ):
-            slot = self.system._slots.get(correlation_id)
-            return slot is not None and slot.open  # nobody waits any more otherwise
-        return True
+        if correlation_id is None:
+            return None  # a tell: its reply goes to the sender's inbox whenever it comes
+        sender = message.sender
+        if sender is None or sender.syndicate_id != self._system.syndicate_id:
+            return None  # a remote asker: only its own syndicate knows whether it still waits
+        slot = self._system._slots.get(correlation_id)
+        if slot is None or not slot.open:
+            return ASK_OVER
+        return None
 
     def _requeue(self, job: _Job) -> None:
         job.attempts += 1
