@@ -25,7 +25,6 @@ from spark.execution._protocol import (
     payload_of,
     pickle_refusal,
 )
-from spark.execution._watch import when_stopped
 from spark.execution.context import (
     Target,
     ThreadChannel,
@@ -139,7 +138,6 @@ class ProcessProxy(Actor):
 
     async def pre_start(self) -> None:
         self._address = self.address
-        when_stopped(self, self._release)  # also after a kill, which skips post_stop
         pool = self._backend.pool
         recipe = self._recipe = pool.register(self._recipe_data)
         try:
@@ -178,6 +176,9 @@ class ProcessProxy(Actor):
 
     async def post_stop(self) -> None:
         self._release()
+
+    async def _spark_after_stop(self) -> None:
+        self._release()  # also after a kill, which skips post_stop
 
     def _release(self) -> None:
         recipe, self._recipe = self._recipe, None

@@ -27,7 +27,6 @@ from spark.core.message import Message
 from spark.core.spec import ActorSpec
 from spark.core.supervision import SupervisorStrategy
 from spark.execution._protocol import DispatchHook, dump_payload, pickle_refusal
-from spark.execution._watch import when_stopped
 from spark.execution.messages import (
     UNCHANGED,
     GetTroupeStatus,
@@ -216,7 +215,6 @@ class Troupe(Actor):
 
     async def pre_start(self) -> None:
         self._system = self.system  # still reachable after the cell is gone (see _close)
-        when_stopped(self, self._stopped_for_good)
         # Start the idle workers now: a broken worker spec fails create_actor(Troupe, ...).
         for _ in range(self._idle_count):
             address = await self.create_actor_from_spec(self._spec)
@@ -228,7 +226,7 @@ class Troupe(Actor):
     async def pre_restart(self, error: BaseException) -> None:
         self._close("troupe restarted")
 
-    def _stopped_for_good(self) -> None:
+    async def _spark_after_stop(self) -> None:
         # Also runs after a kill, which skips post_stop: queued work must not vanish silently.
         if not self._closed:
             self._close("system is shut down" if self._system.closing else "actor stopped")

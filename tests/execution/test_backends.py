@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -15,6 +17,7 @@ from spark import (
     ActorSpec,
     InvalidActorSpecError,
     MessageDeliveryError,
+    SupervisorStrategy,
     Syndicate,
     SyndicateError,
 )
@@ -203,3 +206,18 @@ async def test_thread_call_outliving_its_killed_actor_still_counts_as_in_flight(
         assert thread.statistics().in_flight == 1  # the call still holds a pool thread
         release.set()
         await wait_until(lambda: thread.statistics().in_flight == 0)
+
+
+async def test_restarted_process_actor_lets_its_old_proxy_go(system: Syndicate) -> None:
+    actor = await system.create_actor_from_spec(
+        spec(Failing, "process", supervisor_strategy=SupervisorStrategy.restart(max_restarts=10))
+    )
+    cell = system._local_cell(actor)
+    assert cell is not None
+    old = weakref.ref(cell.actor)
+    with pytest.raises(ActorFailed):
+        await system.ask("boom", actor)
+    await wait_until(lambda: cell.restarts == 1)
+    gc.collect()
+    # Nothing registered per incarnation keeps the replaced instance alive.
+    assert old() is None

@@ -76,6 +76,8 @@ async def test_stopping_a_process_actor_mid_job_kills_its_worker() -> None:
         # Nobody waits for that work any more, and a process cannot be interrupted: retired.
         await wait_until(lambda: not process_alive(busy))
         assert process_backend(system).statistics().died == 0  # on purpose, not a crash
+        # A kill skips post_stop, yet the workers are told to drop the actor's instance.
+        await wait_until(lambda: not process_backend(system)._pool._recipes)
 
 
 async def test_a_job_waiting_for_a_worker_can_be_abandoned() -> None:
