@@ -143,3 +143,13 @@ class WaitsFor(Actor):
     def process(self, message: Message) -> str:
         self.event.wait(30)
         return "released"
+
+
+class SendsFromPostStop(Actor):
+    """Tells the syndicate inbox from post_stop()."""
+
+    def process(self, message: Message) -> str:
+        return "ok"
+
+    def post_stop(self) -> None:
+        worker_context().tell("bye")
