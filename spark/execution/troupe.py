@@ -340,9 +340,10 @@ class Troupe(Actor):
     # -- dispatching ---------------------------------------------------------------------
 
     async def _dispatch(self) -> None:
-        while not self._closed and self._drop_unanswerable():
+        while self._pending and not self._closed:
             member = await self._choose()
-            if member is None or not self._pending:
+            # Checked once a worker is free, not on every wake-up of a full Troupe.
+            if member is None or not self._drop_unanswerable():
                 break
             await self._send(self._pending.popleft(), member)
         self._schedule_trim()
