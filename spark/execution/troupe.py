@@ -26,7 +26,7 @@ from spark.core.identity import ActorAddress, Envelope
 from spark.core.message import Message
 from spark.core.spec import ActorSpec
 from spark.core.supervision import SupervisorStrategy
-from spark.execution._protocol import DispatchHook, dump_payload, pickle_refusal
+from spark.execution._protocol import DispatchHook, DoorStash, dump_payload, pickle_refusal
 from spark.execution.messages import (
     UNCHANGED,
     GetTroupeStatus,
@@ -45,7 +45,6 @@ __all__ = ["TROUPE_FULL", "Troupe"]
 TROUPE_FULL: Final = "troupe full"
 #: Dead-letter reason of queued work whose asker stopped waiting before a worker was free.
 ASK_OVER: Final = "ask timed out or cancelled"
-_STASH_SLACK: Final = 256
 
 
 class _Pump:
@@ -167,7 +166,7 @@ class Troupe(Actor):
         self._max_redeliveries = max_redeliveries
         self._members: dict[ActorAddress, _Member] = {}
         self._pending: deque[_Job] = deque()
-        self._prepickled: dict[Envelope, bytes] = {}
+        self._prepickled = DoorStash()
         self._in_flight = 0
         self._forwarding: _Job | None = None
         self._pump_posted = False
@@ -200,7 +199,7 @@ class Troupe(Actor):
                 return TROUPE_FULL
         if self._pickle_payloads:
             try:
-                self._prepickled[envelope] = dump_payload(envelope)
+                self._prepickled.put(envelope, dump_payload(envelope))
             except Exception as error:
                 return pickle_refusal(self._spec.actor_class.__qualname__, error)
         return None
@@ -272,9 +271,8 @@ class Troupe(Actor):
             await self._trim()
             return None
         assert isinstance(message, Envelope)
-        payload = self._prepickled.pop(message, None)
-        if len(self._prepickled) > _STASH_SLACK and len(self._prepickled) > self._waiting():
-            self._prune_prepickled()
+        cell = self._spark_cell
+        payload = self._prepickled.take(message, None if cell is None else cell.mailbox.user)
         self._pending.append(_Job(self, message, payload))
         await self._dispatch()
         return None
@@ -560,11 +558,6 @@ class Troupe(Actor):
 
     def _now(self) -> float:
         return self.system.clock()
-
-    def _prune_prepickled(self) -> None:
-        cell = self._spark_cell
-        queued = set(cell.mailbox.user or ()) if cell is not None else set()
-        self._prepickled = {e: data for e, data in self._prepickled.items() if e in queued}
 
 
 def _accepting(cell: Any) -> bool:
