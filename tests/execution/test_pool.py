@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pickle
 import signal
+from typing import Any
 
 import pytest
 
 from spark import ActorSpec, MessageDeliveryError, Syndicate, SyndicateError
+from spark.core.identity import ActorAddress
+from spark.core.messages import DeliveryResult
 from spark.execution import configure_execution
 from tests.conftest import wait_until
 from tests.execution.support import open_fds, process_alive, process_backend
@@ -126,3 +130,51 @@ async def test_shutdown_while_a_worker_starts_fails_create_with_the_shutdown() -
     # Not the internal "worker died: ... killed by SIGKILL": the user shut the syndicate down.
     with pytest.raises(SyndicateError, match="shut down"):
         await creating
+
+
+async def test_cancelling_a_job_at_each_await_point_leaves_the_pool_consistent(
+    system: Syndicate,
+) -> None:
+    configure_execution(system, max_processes=1)
+    pool = process_backend(system).pool
+    recipe = pool.register(pickle.dumps((Sleeper, (), {})))
+    address = ActorAddress(system.syndicate_id, 999)
+    fields = (address, None, 0, system.syndicate_id, None, 1, None)
+
+    async def refuse(kind: int, target: object, value: object) -> DeliveryResult:
+        return DeliveryResult(False, "no requests in this test")
+
+    def job(seconds: float, padding: int = 0) -> asyncio.Task[Any]:
+        payload = pickle.dumps((seconds, {"padding": b"x" * padding}, None))
+        return asyncio.ensure_future(pool.run(recipe, payload, fields, refuse))
+
+    async def cancel(task: asyncio.Task[Any]) -> None:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    def consistent() -> bool:
+        stats = pool.statistics()
+        return (stats.busy, stats.waiting) == (0, 0) and stats.workers <= 1
+
+    starting = job(0)  # the first job spawns the worker: cancelled before it could answer
+    await wait_until(lambda: pool.statistics().busy == 1)
+    await cancel(starting)
+    await wait_until(consistent)
+    assert await job(0) > 0  # a replacement serves
+    await wait_until(lambda: len(pool._everyone) == 1)  # the retired one is reaped
+    baseline = open_fds()  # one live worker
+    running = job(30)  # mid-job
+    await wait_until(lambda: pool.statistics().busy == 1)
+    waiting = job(0)  # waiting for the only worker
+    await wait_until(lambda: pool.statistics().waiting == 1)
+    await cancel(waiting)
+    await cancel(running)
+    await wait_until(consistent)
+    sending = job(0, padding=8 * 1024 * 1024)  # a large frame, written by a thread
+    await asyncio.sleep(0)
+    await cancel(sending)
+    await wait_until(consistent)
+    assert await job(0) > 0  # the pool still serves
+    assert pool.statistics().died == 0  # every worker that went was retired on purpose
+    await wait_until(lambda: open_fds() <= baseline)  # retired workers hold nothing
