@@ -5,7 +5,8 @@ idle worker (preferring one that already holds its recipe), else to a new worker
 may grow, else waits (FIFO). Each worker has a reader thread that blocks on its pipe and hands
 decoded frames to the event loop, so the loop never blocks on a worker and a dead worker (EOF)
 is noticed at once, busy or idle. A dead worker's job fails with :class:`WorkerDiedError`; the
-next job that needs a worker starts a replacement.
+next job that needs a worker starts a replacement. A reaped worker's pipe and process handles
+are closed at once, so a pool whose workers keep dying does not leak file descriptors.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ class _Worker:
         "process",
         "reader",
         "retired",
+        "sending",
         "spoke",
         "unload_pending",
     )
@@ -118,6 +120,7 @@ class _Worker:
         self.dead = False
         self.retired = False
         self.spoke = False  # has it ever sent a frame (i.e. did it finish starting)?
+        self.sending = 0  # large frames being written by an executor thread
         self.reader: threading.Thread | None = None
 
 
@@ -312,9 +315,38 @@ class ProcessPool:
             if len(frame) <= _INLINE_SEND:
                 worker.conn.send_bytes(frame)
             else:
-                await self._loop.run_in_executor(None, worker.conn.send_bytes, frame)
+                worker.sending += 1
+                await self._loop.run_in_executor(None, self._send_off_loop, worker, frame)
         except OSError:
             pass  # the worker is gone: its reader sees EOF and fails the job with the details
+
+    def _send_off_loop(self, worker: _Worker, frame: bytes) -> None:
+        try:
+            worker.conn.send_bytes(frame)
+        finally:
+            # Reported from the thread itself: a cancelled caller stops waiting, the write
+            # does not, and the pipe must stay open until it is over.
+            try:
+                self._loop.call_soon_threadsafe(self._sent, worker)
+            except RuntimeError:
+                pass  # the loop is closed
+
+    def _sent(self, worker: _Worker) -> None:
+        worker.sending -= 1
+        if not worker.sending and worker.exited.done():
+            self._dispose(worker)
+
+    def _dispose(self, worker: _Worker) -> None:
+        """Close what a reaped worker holds (its pipe, its process handle)."""
+        if worker.sending:
+            return  # closing the pipe under a write could hand its fd number to a new pipe
+        worker.conn.close()
+        try:
+            worker.process.close()
+        except ValueError:
+            pass  # still running: cannot happen once the reader reaped it, but never raise here
+        if worker in self._everyone:
+            self._everyone.remove(worker)
 
     def _send_small(self, worker: _Worker, frame: tuple[Any, ...]) -> bool:
         try:
@@ -366,11 +398,21 @@ class ProcessPool:
         self._forget(worker)
         job = worker.job
         if job is not None and not job.future.done():
-            # Exiting with an error before ever answering: it could not even start.
-            starting = not worker.spoke and exitcode is not None and exitcode > 0
-            job.future.set_exception(WorkerDiedError(worker.pid, exitcode, starting))
+            if self._closed:
+                # Killed by aclose(): the user shut down, no worker failed.
+                job.future.set_exception(
+                    SyndicateError(
+                        "the worker-process pool was closed (syndicate shut down) before the"
+                        " worker answered"
+                    )
+                )
+            else:
+                # Exiting with an error before ever answering: it could not even start.
+                starting = not worker.spoke and exitcode is not None and exitcode > 0
+                job.future.set_exception(WorkerDiedError(worker.pid, exitcode, starting))
         if not worker.exited.done():
             worker.exited.set_result(None)
+        self._dispose(worker)
         if not worker.retired and not self._closed:
             self._died += 1
             self._logger.warning(
@@ -429,9 +471,10 @@ class ProcessPool:
                 getattr(worker.process, signal_name)()
             await self._wait_exited(stragglers, 2.0)
         for worker in everyone:
+            # A reaped worker was disposed of by _on_exit; one that would not die stays in
+            # _everyone for the exit-time safety net.
             if worker.reader is not None:
                 worker.reader.join(timeout=1.0)
-            worker.conn.close()
         self._workers.clear()
         self._idle.clear()
 
@@ -507,12 +550,12 @@ def _unpickle_error(what: str, pid: int, error: Exception) -> SparkException:
 def _emergency_stop(workers: list[_Worker]) -> None:
     """Exit-time safety net when a syndicate was never shut down: no worker outlives us."""
     for worker in workers:
-        if worker.process.exitcode is None:
-            try:
+        try:
+            if worker.process.exitcode is None:
                 worker.conn.close()
                 worker.process.terminate()
-            except (OSError, ValueError):
-                pass
+        except (OSError, ValueError):
+            pass
     for worker in workers:
         try:
             worker.process.join(timeout=1.0)

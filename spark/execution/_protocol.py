@@ -8,6 +8,7 @@ can then be pinned on the right job).
 from __future__ import annotations
 
 import pickle
+from collections.abc import Collection
 from typing import Final
 
 from spark.core.identity import ActorAddress, Envelope
@@ -25,6 +26,7 @@ __all__ = [
     "TELL",
     "UNLOAD",
     "DispatchHook",
+    "DoorStash",
     "JobFields",
     "dump_payload",
     "payload_of",
@@ -58,6 +60,44 @@ def dump_payload(message: Message) -> bytes:
 def pickle_refusal(actor: str, error: BaseException) -> str:
     """The refusal reason of a message that cannot be pickled for a process worker."""
     return f"cannot pickle the message for process actor {actor}: {type(error).__name__}: {error}"
+
+
+class DoorStash:
+    """Payloads pickled at an actor's door (``_spark_admit``), kept for its handler.
+
+    A message admitted but never handled (it expired in the mailbox, a cancelled ask removed
+    it, a full mailbox refused it after the door) leaves a stale entry. Stale entries go once
+    the stash outgrows the queue by ``slack``: one sweep of the queue per ``slack`` stale
+    entries, nothing per message. A handler whose payload was swept pickles the message again.
+    """
+
+    __slots__ = ("_payloads", "slack")
+
+    def __init__(self, slack: int = 256) -> None:
+        self._payloads: dict[Envelope, bytes] = {}
+        self.slack = slack
+
+    def __len__(self) -> int:
+        return len(self._payloads)
+
+    def put(self, envelope: Envelope, payload: bytes) -> None:
+        self._payloads[envelope] = payload
+
+    def take(self, envelope: Envelope, queued: Collection[Envelope] | None) -> bytes | None:
+        """Remove and return ``envelope``'s payload; ``queued`` are the envelopes still queued."""
+        payloads = self._payloads
+        payload = payloads.pop(envelope, None)
+        if len(payloads) > self.slack + (0 if queued is None else len(queued)):
+            live = set(queued or ())
+            self._payloads = {
+                queued_envelope: data
+                for queued_envelope, data in payloads.items()
+                if queued_envelope in live
+            }
+        return payload
+
+    def clear(self) -> None:
+        self._payloads.clear()
 
 
 class DispatchHook:

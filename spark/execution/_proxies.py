@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from spark.core.actor import Actor
 from spark.core.identity import ActorAddress, Envelope
@@ -20,12 +20,12 @@ from spark.execution._protocol import (
     REPLY,
     TELL,
     DispatchHook,
+    DoorStash,
     JobFields,
     dump_payload,
     payload_of,
     pickle_refusal,
 )
-from spark.execution._watch import when_stopped
 from spark.execution.context import (
     Target,
     ThreadChannel,
@@ -42,10 +42,6 @@ if TYPE_CHECKING:
     from spark.execution.backends import ProcessBackend, ThreadBackend
 
 __all__ = ["ProcessProxy", "ThreadProxy"]
-
-#: Payloads pickled at the door but never processed (expired, dropped) are pruned once the
-#: stash exceeds the queue by this many entries.
-_STASH_SLACK: Final = 256
 
 
 class ThreadProxy(Actor):
@@ -124,7 +120,7 @@ class ProcessProxy(Actor):
         self._label = spec.actor_class.__qualname__
         self._recipe_data = recipe_data
         self._recipe: Recipe | None = None
-        self._stash: dict[Envelope, bytes] = {}
+        self._stash = DoorStash()
         self._address: ActorAddress | None = None
 
     def _spark_admit(self, envelope: Envelope) -> str | None:
@@ -134,12 +130,11 @@ class ProcessProxy(Actor):
                 payload = dump_payload(envelope)
             except Exception as error:
                 return pickle_refusal(self._label, error)
-        self._stash[envelope] = payload
+        self._stash.put(envelope, payload)
         return None
 
     async def pre_start(self) -> None:
         self._address = self.address
-        when_stopped(self, self._release)  # also after a kill, which skips post_stop
         pool = self._backend.pool
         recipe = self._recipe = pool.register(self._recipe_data)
         try:
@@ -150,13 +145,13 @@ class ProcessProxy(Actor):
             raise
 
     async def process(self, message: Message) -> Any:
-        stash = self._stash
-        payload = stash.pop(message, None) if isinstance(message, Envelope) else None
+        payload = None
+        if isinstance(message, Envelope):
+            cell = self._spark_cell
+            payload = self._stash.take(message, None if cell is None else cell.mailbox.user)
         if payload is None:
             # Control-lane deliveries (e.g. monitor notices) do not pass the door.
             payload = dump_payload(message)
-        elif len(stash) > _STASH_SLACK:
-            self._prune_stash()
         recipe = self._recipe
         assert recipe is not None
         try:
@@ -179,18 +174,14 @@ class ProcessProxy(Actor):
     async def post_stop(self) -> None:
         self._release()
 
+    async def _spark_after_stop(self) -> None:
+        self._release()  # also after a kill, which skips post_stop
+
     def _release(self) -> None:
         recipe, self._recipe = self._recipe, None
         self._stash.clear()
         if recipe is not None and not self._backend.closed:
             self._backend.pool.release(recipe)
-
-    def _prune_stash(self) -> None:
-        cell = self._spark_cell
-        queued = cell.mailbox.user if cell is not None else None
-        if queued is None or len(self._stash) > len(queued) + _STASH_SLACK:
-            live = set(queued or ())
-            self._stash = {env: data for env, data in self._stash.items() if env in live}
 
     def _fields(self, message: Message | None) -> JobFields:
         assert self._address is not None

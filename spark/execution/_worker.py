@@ -240,8 +240,10 @@ class _Worker:
     def request(self, kind: int, target: Target, value: Any) -> DeliveryResult:
         if self.job_id is None:
             raise SparkException(
-                "worker_context() can send only while the worker handles a message or runs"
-                " pre_start()"
+                "worker_context() in a process worker can send only while process() or"
+                " pre_start() runs, not from post_stop(): the worker drops an instance after"
+                " the actors built from it are gone, so nothing could send as them (nor from a"
+                " thread that outlives the message). Send from process() instead"
             )
         request_id = next(self.request_ids)
         data = pickle.dumps(value, PROTOCOL)  # an unpicklable value fails here, in the caller

@@ -21,7 +21,7 @@ import pickle
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
@@ -129,7 +129,10 @@ class ThreadBackend:
         self.max_workers = max_workers or min(32, (os.cpu_count() or 1) + 4)
         self._executor: ThreadPoolExecutor | None = None
         self._proxies: dict[type, type[ThreadProxy]] = {}
+        # Calls submitted and not finished, counted until the thread is done with them (a
+        # cancelled caller stops waiting, the thread does not): updated from pool threads too.
         self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -154,11 +157,14 @@ class ThreadBackend:
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """Run ``function(*args)`` in the pool without blocking the loop."""
-        executor = self.executor
-        self._in_flight += 1
-        try:
-            return await asyncio.get_running_loop().run_in_executor(executor, function, *args)
-        finally:
+        call = self.executor.submit(function, *args)
+        with self._in_flight_lock:
+            self._in_flight += 1
+        call.add_done_callback(self._call_done)
+        return await asyncio.wrap_future(call)
+
+    def _call_done(self, _: Future[Any]) -> None:
+        with self._in_flight_lock:
             self._in_flight -= 1
 
     def statistics(self) -> ThreadPoolStatistics:

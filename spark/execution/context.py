@@ -81,7 +81,8 @@ class WorkerContext:
 
     ``mode`` is ``"thread"`` or ``"process"``; ``address`` is the actor's address; ``message``
     is the message being handled (``None`` in ``pre_start``/``post_stop``). Both methods block
-    the worker (never the event loop) until the runtime took the message.
+    the worker (never the event loop) until the runtime took the message. A process worker runs
+    ``post_stop`` after the actors are gone, so sending from there raises.
     """
 
     __slots__ = ("_channel", "address", "message", "mode")

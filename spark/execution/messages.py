@@ -59,7 +59,7 @@ class TroupeStatus:
     ``dispatched`` hand-offs to a worker (re-dispatches included), ``completed`` handled
     successfully, ``failed`` whose handler raised, ``redispatched`` handed to another worker
     because theirs exited mid-work, ``lost`` that ended without an answer and could not be
-    re-dispatched (expired, retry budget used up, ask already over), ``refused`` turned away at
+    (re-)dispatched (expired, retry budget used up, ask already over), ``refused`` turned away at
     the door (``"troupe full"``).
     """
 
@@ -87,7 +87,8 @@ class UpdateTroupeSettings:
     """Change a running Troupe's settings; fields left :data:`UNCHANGED` keep their value.
 
     ``max_pending=None`` means unbounded. Lowering ``max_count`` retires surplus workers (idle
-    ones at once, busy ones when their current work is done). The reply is the new
+    ones at once, busy ones when their current work is done); raising ``idle_count`` starts the
+    missing workers. The reply is the new
     :class:`TroupeStatus`; an invalid combination (e.g. ``idle_count`` above ``max_count``)
     fails the ask with :class:`ValueError` and leaves the Troupe as it was.
     """

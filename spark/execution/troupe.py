@@ -8,8 +8,9 @@ Messages are queued in the Troupe and handed to its workers (children created fr
 any execution mode) by ``routing``; the Troupe grows up to ``max_count`` workers under load and,
 after ``idle_timeout`` seconds without work, trims back to ``idle_count``. Work is passed on
 with ``forward``, so a worker's reply goes straight to the original sender. Work whose worker
-exits mid-way is re-dispatched (at most ``max_redeliveries`` times). ``max_pending`` bounds the
-queue: beyond it a send is refused with ``"troupe full"``.
+exits mid-way is re-dispatched (at most ``max_redeliveries`` times); work whose ask is over
+before a worker is free is dead-lettered, not run. ``max_pending`` bounds the queue: beyond it
+a send is refused with ``"troupe full"``.
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ from spark.core.identity import ActorAddress, Envelope
 from spark.core.message import Message
 from spark.core.spec import ActorSpec
 from spark.core.supervision import SupervisorStrategy
-from spark.execution._protocol import DispatchHook, dump_payload, pickle_refusal
-from spark.execution._watch import when_stopped
+from spark.execution._protocol import DispatchHook, DoorStash, dump_payload, pickle_refusal
 from spark.execution.messages import (
     UNCHANGED,
     GetTroupeStatus,
@@ -43,7 +43,8 @@ __all__ = ["TROUPE_FULL", "Troupe"]
 
 #: Refusal reason of a send to a Troupe whose queue is at ``max_pending``.
 TROUPE_FULL: Final = "troupe full"
-_STASH_SLACK: Final = 256
+#: Dead-letter reason of queued work whose asker stopped waiting before a worker was free.
+ASK_OVER: Final = "ask timed out or cancelled"
 
 
 class _Pump:
@@ -165,7 +166,7 @@ class Troupe(Actor):
         self._max_redeliveries = max_redeliveries
         self._members: dict[ActorAddress, _Member] = {}
         self._pending: deque[_Job] = deque()
-        self._prepickled: dict[Envelope, bytes] = {}
+        self._prepickled = DoorStash()
         self._in_flight = 0
         self._forwarding: _Job | None = None
         self._pump_posted = False
@@ -198,7 +199,7 @@ class Troupe(Actor):
                 return TROUPE_FULL
         if self._pickle_payloads:
             try:
-                self._prepickled[envelope] = dump_payload(envelope)
+                self._prepickled.put(envelope, dump_payload(envelope))
             except Exception as error:
                 return pickle_refusal(self._spec.actor_class.__qualname__, error)
         return None
@@ -213,7 +214,6 @@ class Troupe(Actor):
 
     async def pre_start(self) -> None:
         self._system = self.system  # still reachable after the cell is gone (see _close)
-        when_stopped(self, self._stopped_for_good)
         # Start the idle workers now: a broken worker spec fails create_actor(Troupe, ...).
         for _ in range(self._idle_count):
             address = await self.create_actor_from_spec(self._spec)
@@ -225,7 +225,7 @@ class Troupe(Actor):
     async def pre_restart(self, error: BaseException) -> None:
         self._close("troupe restarted")
 
-    def _stopped_for_good(self) -> None:
+    async def _spark_after_stop(self) -> None:
         # Also runs after a kill, which skips post_stop: queued work must not vanish silently.
         if not self._closed:
             self._close("system is shut down" if self._system.closing else "actor stopped")
@@ -271,9 +271,8 @@ class Troupe(Actor):
             await self._trim()
             return None
         assert isinstance(message, Envelope)
-        payload = self._prepickled.pop(message, None)
-        if len(self._prepickled) > _STASH_SLACK and len(self._prepickled) > self._waiting():
-            self._prune_prepickled()
+        cell = self._spark_cell
+        payload = self._prepickled.take(message, None if cell is None else cell.mailbox.user)
         self._pending.append(_Job(self, message, payload))
         await self._dispatch()
         return None
@@ -323,6 +322,8 @@ class Troupe(Actor):
         if timeout != self._idle_timeout:
             self._cancel_trim()
         self._idle_timeout = float(timeout)
+        while len(self._members) < idle_count and await self._grow() is not None:
+            pass  # a higher idle_count is a floor, as at start: start the missing workers
         surplus = len(self._members) - max_count
         if surplus > 0:
             # Idle workers leave first (longest idle first), then the least loaded busy ones,
@@ -339,10 +340,28 @@ class Troupe(Actor):
     async def _dispatch(self) -> None:
         while self._pending and not self._closed:
             member = await self._choose()
-            if member is None or not self._pending:
+            # Checked once a worker is free, not on every wake-up of a full Troupe.
+            if member is None or not self._drop_unanswerable():
                 break
             await self._send(self._pending.popleft(), member)
         self._schedule_trim()
+
+    def _drop_unanswerable(self) -> bool:
+        """Dead-letter queued work nobody can use any more; whether work is left to send.
+
+        The core removes a cancelled ask's message from a mailbox, but here it already left
+        the mailbox for the Troupe's own queue, and a timed-out ask leaves its message queued
+        everywhere: without this, a backlog of abandoned asks would hold the workers while
+        live asks wait behind it.
+        """
+        pending = self._pending
+        while pending:
+            reason = self._unanswerable(pending[0].message)
+            if reason is None:
+                return True
+            self._lost += 1
+            self._system._dead_letter(pending.popleft().message, reason)
+        return False
 
     async def _choose(self) -> _Member | None:
         capacity = self._capacity
@@ -451,19 +470,22 @@ class Troupe(Actor):
     def _can_retry(self, job: _Job) -> bool:
         if self._closed or job.attempts >= self._max_redeliveries:
             return False
-        message = job.message
+        return self._unanswerable(job.message) is None
+
+    def _unanswerable(self, message: Envelope) -> str | None:
+        """Why handling ``message`` now would be wasted (expired, its ask is over), or None."""
         if message.deadline is not None and message.deadline <= self._now():
-            return False
-        sender = message.sender
+            return "message expired"
         correlation_id = message.correlation_id
-        if (
-            correlation_id is not None
-            and sender is not None
-            and sender.syndicate_id == self.syndicate_id
-        ):
-            slot = self.system._slots.get(correlation_id)
-            return slot is not None and slot.open  # nobody waits any more otherwise
-        return True
+        if correlation_id is None:
+            return None  # a tell: its reply goes to the sender's inbox whenever it comes
+        sender = message.sender
+        if sender is None or sender.syndicate_id != self._system.syndicate_id:
+            return None  # a remote asker: only its own syndicate knows whether it still waits
+        slot = self._system._slots.get(correlation_id)
+        if slot is None or not slot.open:
+            return ASK_OVER
+        return None
 
     def _requeue(self, job: _Job) -> None:
         job.attempts += 1
@@ -536,11 +558,6 @@ class Troupe(Actor):
 
     def _now(self) -> float:
         return self.system.clock()
-
-    def _prune_prepickled(self) -> None:
-        cell = self._spark_cell
-        queued = set(cell.mailbox.user or ()) if cell is not None else set()
-        self._prepickled = {e: data for e, data in self._prepickled.items() if e in queued}
 
 
 def _accepting(cell: Any) -> bool:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -15,6 +17,7 @@ from spark import (
     ActorSpec,
     InvalidActorSpecError,
     MessageDeliveryError,
+    SupervisorStrategy,
     Syndicate,
     SyndicateError,
 )
@@ -29,6 +32,7 @@ from tests.execution.workers import (
     Failing,
     Sleeper,
     UnpicklableReply,
+    WaitsFor,
     WhereAmI,
 )
 
@@ -187,3 +191,33 @@ async def test_backends_expose_statistics(system: Syndicate) -> None:
     assert thread.statistics().max_workers == 2 and thread.statistics().in_flight == 0
     process = system.extension("execution:process", ProcessBackend)
     assert process.statistics().workers == 0  # nothing is spawned before it is needed
+
+
+async def test_thread_call_outliving_its_killed_actor_still_counts_as_in_flight() -> None:
+    release = threading.Event()
+    async with Syndicate("outlives", stop_timeout=0.1) as system:
+        thread = system.extension("execution:thread", ThreadBackend)
+        actor = await system.create_actor_from_spec(spec(WaitsFor, "thread", release))
+        asking = asyncio.ensure_future(system.ask("go", actor, timeout=None))
+        await wait_until(lambda: thread.statistics().in_flight == 1)
+        await system.stop(actor)  # killed after stop_timeout; its thread cannot be interrupted
+        with pytest.raises(MessageDeliveryError):
+            await asking
+        assert thread.statistics().in_flight == 1  # the call still holds a pool thread
+        release.set()
+        await wait_until(lambda: thread.statistics().in_flight == 0)
+
+
+async def test_restarted_process_actor_lets_its_old_proxy_go(system: Syndicate) -> None:
+    actor = await system.create_actor_from_spec(
+        spec(Failing, "process", supervisor_strategy=SupervisorStrategy.restart(max_restarts=10))
+    )
+    cell = system._local_cell(actor)
+    assert cell is not None
+    old = weakref.ref(cell.actor)
+    with pytest.raises(ActorFailed):
+        await system.ask("boom", actor)
+    await wait_until(lambda: cell.restarts == 1)
+    gc.collect()
+    # Nothing registered per incarnation keeps the replaced instance alive.
+    assert old() is None

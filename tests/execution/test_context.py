@@ -7,7 +7,12 @@ import pytest
 from spark import ActorFailed, ActorSpec, SparkException, Syndicate
 from spark.execution import WorkerRestrictionError, worker_context
 from tests.conftest import wait_until
-from tests.execution.workers import RepliesEarly, ReturnsCoroutine, UsesHelper
+from tests.execution.workers import (
+    RepliesEarly,
+    ReturnsCoroutine,
+    SendsFromPostStop,
+    UsesHelper,
+)
 
 REFUSED = ["ask", "tell", "create_actor", "schedule_after", "stop", "children", "system"]
 
@@ -56,3 +61,22 @@ async def test_returning_an_awaitable_is_refused(system: Syndicate) -> None:
     )
     with pytest.raises(ActorFailed, match="awaitable"):
         await system.ask("x", actor)
+
+
+async def test_sending_from_post_stop_of_a_process_worker_says_why_it_cannot(
+    system: Syndicate, capfd: pytest.CaptureFixture[str]
+) -> None:
+    spec = ActorSpec(SendsFromPostStop, execution="process", stateless=True)
+    actor = await system.create_actor_from_spec(spec)
+    assert await system.ask("x", actor) == "ok"
+    await system.stop(actor)  # the worker drops the instance: post_stop runs there, later
+    errors: list[str] = []
+
+    def reported() -> bool:
+        errors.append(capfd.readouterr().err)
+        return "SparkException: worker_context()" in "".join(errors)  # the traceback's end
+
+    await wait_until(reported)
+    text = "".join(errors)
+    assert "post_stop() of SendsFromPostStop raised" in text
+    assert "not from post_stop()" in text  # what does not work, and why

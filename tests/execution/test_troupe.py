@@ -14,6 +14,7 @@ import pytest
 from spark import (
     ActorFailed,
     ActorSpec,
+    ActorTimeout,
     InvalidActorSpecError,
     MessageDeliveryError,
     Syndicate,
@@ -279,3 +280,33 @@ async def test_workers_with_max_concurrency_take_several_messages(system: Syndic
     assert refused.reason == "troupe full"
     release.set()
     assert sorted(await asyncio.gather(*asking)) == [0, 1, 2]
+
+
+async def test_queued_work_whose_ask_is_over_is_not_dispatched(system: Syndicate) -> None:
+    release, seen = asyncio.Event(), []
+    troupe = await system.create_actor(
+        Troupe, ActorSpec(Gate, (release, seen)), max_count=1, idle_count=1
+    )
+    running = asyncio.ensure_future(system.ask("running", troupe))
+    await wait_until(lambda: seen == ["running"])
+    with pytest.raises(ActorTimeout):
+        await system.ask("timed out", troupe, timeout=0.05)
+    cancelled = asyncio.ensure_future(system.ask("cancelled", troupe))
+    assert (await status(system, troupe)).pending == 2  # both wait in the Troupe's own queue
+    cancelled.cancel()
+    told = await system.tell("told", troupe)  # nobody waits on a tell: it still runs
+    assert told.success
+    release.set()
+    assert await running == "running"
+    assert await system.ask("live", troupe) == "live"
+    # Nobody could receive an answer for the abandoned asks: the worker never saw them.
+    assert seen == ["running", "told", "live"]
+    reasons = [letter.reason for letter in system.dead_letters]
+    assert reasons.count("ask timed out or cancelled") == 2
+    assert (await status(system, troupe)).lost == 2
+
+
+async def test_raising_idle_count_starts_workers(system: Syndicate) -> None:
+    troupe = await system.create_actor(Troupe, WhereAmI, max_count=4, idle_count=1)
+    raised = await system.ask(UpdateTroupeSettings(idle_count=3), troupe)
+    assert (raised.idle_count, raised.workers, raised.idle) == (3, 3, 3)

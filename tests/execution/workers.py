@@ -132,3 +132,24 @@ class StuckOnce(Actor):
         if len(self.deliveries) == 1:
             await asyncio.Event().wait()
         return ("done", message.content)
+
+
+class WaitsFor(Actor):
+    """Thread worker: blocks its thread until ``event`` (a ``threading.Event``) is set."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def process(self, message: Message) -> str:
+        self.event.wait(30)
+        return "released"
+
+
+class SendsFromPostStop(Actor):
+    """Tells the syndicate inbox from post_stop()."""
+
+    def process(self, message: Message) -> str:
+        return "ok"
+
+    def post_stop(self) -> None:
+        worker_context().tell("bye")
