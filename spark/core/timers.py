@@ -19,11 +19,62 @@ if TYPE_CHECKING:
     from spark.core._runtime import ActorCell
     from spark.core.actor import MissedTickPolicy
 
-__all__ = ["TimerRegistry"]
+__all__ = [
+    "MAX_CATCH_UP",
+    "MISSED_POLICIES",
+    "TimerRegistry",
+    "deliver_wakeup",
+    "validate_timer",
+    "wakeup_envelope",
+]
 
-_MISSED_POLICIES = ("skip", "coalesce", "catch_up")
+MISSED_POLICIES = ("skip", "coalesce", "catch_up")
 #: Upper bound of wakeups a single late ``catch_up`` tick enqueues at once.
 MAX_CATCH_UP = 1000
+
+
+def validate_timer(delay: float, interval: float | None, missed: str, timer_id: str | None) -> None:
+    """The argument checks shared by in-memory and durable timers (``ValueError``)."""
+    if (
+        not isinstance(delay, int | float)
+        or isinstance(delay, bool)
+        or not math.isfinite(delay)
+        or delay < 0
+    ):
+        raise ValueError(f"timer delay must be a finite number >= 0 seconds, got {delay!r}")
+    if interval is not None and (
+        not isinstance(interval, int | float)
+        or isinstance(interval, bool)
+        or not math.isfinite(interval)
+        or interval <= 0
+    ):
+        raise ValueError(f"timer interval must be a finite number > 0 seconds, got {interval!r}")
+    if missed not in MISSED_POLICIES:
+        raise ValueError(f"missed={missed!r} is not one of {', '.join(MISSED_POLICIES)}")
+    if timer_id is not None and (not isinstance(timer_id, str) or not timer_id):
+        raise ValueError(f"timer_id must be a non-empty string, got {timer_id!r}")
+
+
+def wakeup_envelope(cell: ActorCell, payload: Any, timer_id: str, missed: int) -> Envelope:
+    """A ``WakeupMessage`` addressed to ``cell``'s actor (no sender: it comes from the runtime)."""
+    kernel = cell.kernel
+    return Envelope(
+        WakeupMessage(payload, timer_id, missed),
+        None,
+        cell.address,
+        kernel._next_id(),
+        None,
+        None,
+        kernel.clock(),
+    )
+
+
+def deliver_wakeup(cell: ActorCell, envelope: Envelope, fields: dict[str, Any]) -> None:
+    """Emit ``timer_fired`` and enqueue the wakeup on the user lane (behind earlier work)."""
+    kernel = cell.kernel
+    kernel.bus.emit("timer_fired", cell.address, envelope.id, fields=fields)
+    # A timer is a send to oneself: a full "block" mailbox rejects it instead of waiting.
+    kernel._deliver(cell, envelope, cell)
 
 
 class _Timer:
@@ -73,29 +124,10 @@ class TimerRegistry:
         interval: float | None,
         missed: MissedTickPolicy,
     ) -> str:
-        if (
-            not isinstance(delay, int | float)
-            or isinstance(delay, bool)
-            or not math.isfinite(delay)
-            or delay < 0
-        ):
-            raise ValueError(f"timer delay must be a finite number >= 0 seconds, got {delay!r}")
-        if interval is not None and (
-            not isinstance(interval, int | float)
-            or isinstance(interval, bool)
-            or not math.isfinite(interval)
-            or interval <= 0
-        ):
-            raise ValueError(
-                f"timer interval must be a finite number > 0 seconds, got {interval!r}"
-            )
-        if missed not in _MISSED_POLICIES:
-            raise ValueError(f"missed={missed!r} is not one of {', '.join(_MISSED_POLICIES)}")
+        validate_timer(delay, interval, missed, timer_id)
         if timer_id is None:
             self._counter += 1
             timer_id = f"timer-{self._counter}"
-        elif not isinstance(timer_id, str) or not timer_id:
-            raise ValueError(f"timer_id must be a non-empty string, got {timer_id!r}")
         self.cancel(timer_id)
         loop = self._cell.kernel.loop
         timer = _Timer(timer_id, payload, loop.time() + delay, interval, missed)
@@ -155,24 +187,11 @@ class TimerRegistry:
 
     def _enqueue(self, timer: _Timer, missed: int) -> None:
         cell = self._cell
-        kernel = cell.kernel
-        envelope = Envelope(
-            WakeupMessage(timer.payload, timer.timer_id, missed),
-            None,
-            cell.address,
-            kernel._next_id(),
-            None,
-            None,
-            kernel.clock(),
-        )
+        envelope = wakeup_envelope(cell, timer.payload, timer.timer_id, missed)
         envelope.incarnation = cell.incarnation
         envelope.on_done = self._make_done(timer)
         timer.queued.add(envelope.id)
-        kernel.bus.emit(
-            "timer_fired", cell.address, envelope.id, fields={"timer_id": timer.timer_id}
-        )
-        # A timer is a send to oneself: a full "block" mailbox rejects it instead of waiting.
-        kernel._deliver(cell, envelope, cell)
+        deliver_wakeup(cell, envelope, {"timer_id": timer.timer_id})
 
     def _make_done(self, timer: _Timer) -> Any:
         def done(envelope: Envelope, outcome: str) -> None:

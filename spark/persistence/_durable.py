@@ -18,13 +18,17 @@ import math
 import secrets
 import time
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any, Final, get_args
+from typing import TYPE_CHECKING, Any, Final
 
 from spark.core._runtime import RUNNING, STARTING
 from spark.core.actor import MissedTickPolicy
 from spark.core.identity import Envelope
-from spark.core.messages import WakeupMessage
-from spark.core.timers import MAX_CATCH_UP
+from spark.core.timers import (
+    MAX_CATCH_UP,
+    deliver_wakeup,
+    validate_timer,
+    wakeup_envelope,
+)
 from spark.persistence.journal import DurableTimer
 from spark.persistence.timers import TimerId
 
@@ -34,7 +38,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DROP_RETRY_DELAY", "MAX_CATCH_UP", "DurableTimers"]
 
-MISSED_POLICIES: Final = get_args(MissedTickPolicy)
 #: Seconds before a wakeup that the mailbox refused (full, expired) is offered again.
 DROP_RETRY_DELAY: Final = 1.0
 
@@ -87,19 +90,6 @@ class _WakeupDone:
 
     def __call__(self, envelope: Envelope, outcome: str) -> None:
         self.owner.wakeup_done(self, outcome)
-
-
-def _validate(delay: float, interval: float | None, missed: str, timer_id: str | None) -> None:
-    if not isinstance(delay, int | float) or isinstance(delay, bool) or not delay >= 0:
-        raise ValueError(f"timer delay must be a number >= 0 seconds, got {delay!r}")
-    if interval is not None and (
-        not isinstance(interval, int | float) or isinstance(interval, bool) or not interval > 0
-    ):
-        raise ValueError(f"timer interval must be > 0 seconds, got {interval!r}")
-    if missed not in MISSED_POLICIES:
-        raise ValueError(f"missed={missed!r} is not one of {', '.join(MISSED_POLICIES)}")
-    if timer_id is not None and (not isinstance(timer_id, str) or not timer_id):
-        raise ValueError(f"timer_id must be a non-empty string, got {timer_id!r}")
 
 
 class DurableTimers:
@@ -184,7 +174,7 @@ class DurableTimers:
         interval: float | None,
         missed: MissedTickPolicy,
     ) -> TimerId:
-        _validate(delay, interval, missed, timer_id)
+        validate_timer(delay, interval, missed, timer_id)
         if timer_id is None:
             timer_id = f"durable-{secrets.token_hex(8)}"
         now = self._loop.time()
@@ -282,26 +272,12 @@ class DurableTimers:
 
     def _enqueue(self, timer: _Timer, missed: int, resume_due: float | None) -> None:
         cell = self._cell
-        kernel = cell.kernel
-        envelope = Envelope(
-            WakeupMessage(timer.payload, timer.timer_id, missed),
-            None,
-            cell.address,
-            kernel._next_id(),
-            None,
-            None,
-            kernel.clock(),
-        )
+        envelope = wakeup_envelope(cell, timer.payload, timer.timer_id, missed)
         envelope.on_done = _WakeupDone(self, timer, resume_due, self._persistence_id)
         timer.queued += 1
-        kernel.bus.emit(
-            "timer_fired",
-            cell.address,
-            envelope.id,
-            fields={"timer_id": timer.timer_id, "durable": True, "missed": missed},
+        deliver_wakeup(
+            cell, envelope, {"timer_id": timer.timer_id, "durable": True, "missed": missed}
         )
-        # A timer is a send to oneself: a full "block" mailbox rejects it instead of waiting.
-        kernel._deliver(cell, envelope, cell)
 
     def wakeup_done(self, done: _WakeupDone, outcome: str) -> None:
         timer = done.timer
