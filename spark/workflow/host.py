@@ -17,7 +17,7 @@ import inspect
 from typing import Any, cast
 
 from spark.core.actor import Actor, MissedTickPolicy
-from spark.core.exceptions import ActorAlreadyStartedError, WorkflowError
+from spark.core.exceptions import ActorAlreadyStartedError
 from spark.core.identity import ActorAddress
 from spark.core.message import Message
 from spark.workflow.engine import Run, Token
@@ -107,10 +107,8 @@ class AsyncNodeHost(NodeHost):
             )
         except (Exception, asyncio.CancelledError) as error:
             # The core records the failure too: dead letter, actor_failed event, supervision.
-            replacement = _fail_run(run, token, error)
-            if replacement is None:
-                raise
-            raise replacement from error
+            _fail_run(run, token, error)
+            raise
         if not run.finished:
             run.completed(token, output)
         return None
@@ -131,36 +129,27 @@ class SyncNodeHost(NodeHost):
                 Message(token.value, None, message.id, run.run_id, None, run.state)
             )
         except (Exception, asyncio.CancelledError) as error:
-            replacement = _fail_run(run, token, error)
-            if replacement is None:
-                raise
-            raise replacement from error
+            # The core records the failure too: dead letter, actor_failed event, supervision.
+            _fail_run(run, token, error)
+            raise
         if not run.finished:
             run.completed(token, output)
         return None
 
 
-def _fail_run(run: Run, token: Token, error: BaseException) -> WorkflowError | None:
-    """Fail ``run`` for the node's ``error``; return what to raise to the core instead of
-    ``error``, if anything.
+def _fail_run(run: Run, token: Token, error: BaseException) -> None:
+    """Fail ``run`` for the node's ``error``.
 
     A ``CancelledError`` while the actor's task is being cancelled (a kill, a shutdown) is left
-    alone: the core reports the input as dropped, which fails the run. Any other
-    ``CancelledError`` was raised by the node itself (it awaited a future someone cancelled). The
-    core would end the handler silently, so the run fails here and the core gets a
-    ``WorkflowError`` instead: it records it like any failure and goes on serving queued inputs.
+    alone: the core reports the input as dropped, which fails the run. Any other error -
+    including a ``CancelledError`` the node raised itself, which the core treats as an ordinary
+    handler failure - fails the run here, naming the node.
     """
     if isinstance(error, asyncio.CancelledError):
         task = asyncio.current_task()
         if task is not None and task.cancelling():
-            return None
-        run.node_failed(token.step, error)
-        return WorkflowError(
-            f"node {token.step.name!r} raised CancelledError although it was not cancelled (did"
-            " it await a task or future that someone cancelled?)"
-        )
+            return
     run.node_failed(token.step, error)
-    return None
 
 
 def host_class(node: Node) -> type[NodeHost]:
