@@ -3,8 +3,9 @@
 Two live actors writing the same persistence id would interleave their sequence numbers and
 corrupt each other's history, so a second one is refused. Ownership belongs to the actor *cell*
 (it survives supervised restarts) and ends when the cell stops - however it stops: an orderly
-stop, a kill, or a start aborted by a failing ``pre_start``. The registry watches the cell's
-"stopped" future, so ownership ends with the cell even before ``_spark_after_stop`` runs.
+stop, a kill, or a start aborted by a failing ``pre_start`` all run ``_spark_after_stop``,
+which releases the id. Until that hook has run, an owner whose cell is already stopped does not
+block a new claim.
 """
 
 from __future__ import annotations
@@ -46,26 +47,12 @@ class PersistenceRegistry:
                     " own persistence_id"
                 )
         self._owners[persistence_id] = (cell, actor)
-        if current is None or current[0] is not cell:
-            self._watch(persistence_id, cell)
         return previous
 
     def release(self, persistence_id: str, actor: PersistentActor) -> None:
         current = self._owners.get(persistence_id)
         if current is not None and current[1] is actor:
             del self._owners[persistence_id]
-
-    def _watch(self, persistence_id: str, cell: ActorCell) -> None:
-        stopped = cell.stopped
-        if stopped is None:
-            stopped = cell.stopped = cell.kernel.loop.create_future()
-        stopped.add_done_callback(lambda _: self._cell_stopped(persistence_id, cell))
-
-    def _cell_stopped(self, persistence_id: str, cell: ActorCell) -> None:
-        current = self._owners.get(persistence_id)
-        if current is not None and current[0] is cell:
-            del self._owners[persistence_id]
-            current[1]._spark_retire()
 
     def close(self) -> None:
         """Syndicate shutdown: every owner is stopped by now; make sure no timer fires."""

@@ -91,6 +91,9 @@ class PersistentActor(Actor):
         self._snapshot_sequence = 0
         self._journal: Journal | None = None
         self._durable: DurableTimers | None = None
+        # The registry that let this instance own its id; kept so the release after a kill
+        # (which runs once the cell is already detached) still finds it.
+        self._registry: PersistenceRegistry | None = None
         self._recovering = False
         # (first, last) sequences of appends cancelled before the journal answered: stored or
         # not, nobody knows yet; the next write of this instance finds out (see _settle).
@@ -425,7 +428,7 @@ class PersistentActor(Actor):
                 " Syndicate(journal=SQLiteJournal('app.db'), owns_journal=True)"
                 " (from spark.persistence), or InMemoryJournal() in tests"
             )
-        registry = kernel.extension(REGISTRY_KEY, PersistenceRegistry)
+        registry = self._registry = kernel.extension(REGISTRY_KEY, PersistenceRegistry)
         previous = registry.claim(persistence_id, cell, self)
         if previous is not None and previous is not self:
             previous._spark_retire()
@@ -492,12 +495,11 @@ class PersistentActor(Actor):
             ) from error
 
     async def _spark_after_stop(self) -> None:
+        # The core runs this however the actor ends (orderly stop, kill, failed pre_start).
         self._spark_retire()
-        persistence_id = self._persistence_id
-        cell = self._spark_cell
-        if persistence_id is not None and cell is not None:
-            registry = cell.kernel.extension(REGISTRY_KEY, PersistenceRegistry)
-            registry.release(persistence_id, self)
+        registry, self._registry = self._registry, None
+        if registry is not None and self._persistence_id is not None:
+            registry.release(self._persistence_id, self)
 
     def _spark_retire(self) -> None:
         """This instance stopped or was replaced: its durable timers stop firing (rows stay)."""

@@ -21,6 +21,7 @@ from spark import (
 )
 from spark.core.message import Message
 from spark.persistence import InMemoryJournal, Journal, PersistentActor, SQLiteJournal
+from spark.persistence._registry import REGISTRY_KEY, PersistenceRegistry
 from tests.conftest import wait_until
 from tests.persistence.conftest import hold_writer
 
@@ -287,6 +288,8 @@ async def test_a_failed_pre_start_releases_the_persistence_id(
     async with make_syndicate() as system:
         with pytest.raises(RuntimeError, match="no start today"):
             await system.create_actor(BrokenStart, "acct")
+        registry = system.extension(REGISTRY_KEY, PersistenceRegistry)
+        await wait_until(lambda: "acct" not in registry._owners)
         account = await system.create_actor(Account, "acct")
         assert await system.ask(1, account) == 1
 
@@ -440,6 +443,9 @@ async def test_an_actor_killed_inside_persist_frees_its_id_and_recovers() -> Non
         await wait_until(lambda: bool(journal.hanging))
         await system.stop(account)  # the handler never returns: the actor is killed
         assert journal.hanging[0].cancelled()
+        registry = system.extension(REGISTRY_KEY, PersistenceRegistry)
+        # the core runs _spark_after_stop after a kill too: the id is released, not just stale
+        await wait_until(lambda: "acct" not in registry._owners)
         journal.stalled = False
         again = await system.create_actor(Account, "acct")
         assert await system.ask("state", again) == (1, [1], 1, (1, 1))
