@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 SPARK = ROOT / "spark"
 
@@ -22,9 +24,20 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-def test_core_imports_only_the_standard_library_and_itself() -> None:
-    allowed_prefixes = ("spark.core",)
-    for path in (SPARK / "core").rglob("*.py"):
+# Each package may import the standard library, itself, and the layers it sits on - never a
+# sibling and never upwards (the core knows nothing of execution, persistence or workflow).
+ALLOWED = {
+    "core": ("spark.core",),
+    "execution": ("spark.core", "spark.execution"),
+    "persistence": ("spark.core", "spark.persistence"),
+    "workflow": ("spark.core", "spark.workflow"),
+}
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_package_imports_only_the_standard_library_and_the_layers_below(package: str) -> None:
+    allowed_prefixes = ALLOWED[package]
+    for path in (SPARK / package).rglob("*.py"):
         for module in imported_modules(path):
             top = module.split(".")[0]
             if top == "spark":

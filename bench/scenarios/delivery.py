@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.registry import scenario
+from bench.scenarios.core import Counter
 from spark import Actor, ActorSpec, MailboxPolicy, RuntimeEvent, Syndicate
 from spark.core.message import Message
 
@@ -35,18 +36,6 @@ DRAIN_INTERVAL = 0.001  # the consumer sleeps 1 ms per message (~750-1000 msg/s 
 TICK = 0.01  # ... while the producer sends a burst every 10 ms, sized to 10x the drain rate.
 OVERLOAD_CAPACITY = 1_000
 RSS_SAMPLE_INTERVAL = 0.1
-
-
-class Counter(Actor):
-    def __init__(self, expected: int, done: asyncio.Future[None]) -> None:
-        self.count = 0
-        self.expected = expected
-        self.done = done
-
-    def process(self, message: Message) -> None:
-        self.count += 1
-        if self.count == self.expected:
-            self.done.set_result(None)
 
 
 async def _tell_throughput(system: Syndicate, policy: MailboxPolicy) -> float:

@@ -7,6 +7,7 @@ import time
 from typing import Any, ClassVar
 
 from bench.registry import scenario
+from bench.scenarios.core import Counter
 from spark import Actor, ActorFailed, RuntimeEvent, SupervisorStrategy, Syndicate
 from spark.core.message import Message
 
@@ -101,24 +102,13 @@ async def storm_spark() -> float:
 TELLS = 200_000
 
 
-class Counter(Actor):
-    def __init__(self, done: asyncio.Future[None]) -> None:
-        self.count = 0
-        self.done = done
-
-    def process(self, message: Message) -> None:
-        self.count += 1
-        if self.count == TELLS:
-            self.done.set_result(None)
-
-
 async def _tell_throughput(strategy: SupervisorStrategy | None) -> float:
     from spark import ActorSpec
 
     async with Syndicate("bench") as system:
         done = asyncio.get_running_loop().create_future()
         counter = await system.create_actor_from_spec(
-            ActorSpec(Counter, (done,), supervisor_strategy=strategy)
+            ActorSpec(Counter, (TELLS, done), supervisor_strategy=strategy)
         )
         started = time.perf_counter()
         for i in range(TELLS):

@@ -1,8 +1,7 @@
-"""The public surface of spark.workflow and the layering rule (workflow -> core, never back)."""
+"""The public surface of spark.workflow (layering: tests/test_layering.py)."""
 
 from __future__ import annotations
 
-import ast
 import importlib
 import subprocess
 import sys
@@ -11,18 +10,6 @@ from pathlib import Path
 import spark.workflow
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKFLOW = ROOT / "spark" / "workflow"
-CORE = ROOT / "spark" / "core"
-
-
-def _imports(path: Path) -> set[str]:
-    modules: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            modules.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            modules.add(node.module)
-    return modules
 
 
 def test_all_names_resolve() -> None:
@@ -42,26 +29,6 @@ def test_public_classes_of_the_modules_are_exported() -> None:
         for name in module.__all__:
             if name not in internal:
                 assert name in spark.workflow.__all__, f"{module_name}.{name} is not exported"
-
-
-def test_core_never_imports_workflow() -> None:
-    for path in CORE.rglob("*.py"):
-        assert not any(
-            module.startswith("spark.workflow") for module in _imports(path)
-        ), f"{path.name} imports spark.workflow"
-
-
-def test_workflow_imports_only_the_stdlib_and_spark_core() -> None:
-    allowed_prefixes = ("spark.core", "spark.workflow")
-    for path in WORKFLOW.rglob("*.py"):
-        for module in _imports(path):
-            top = module.split(".")[0]
-            if top == "spark":
-                assert module.startswith(allowed_prefixes), f"{path.name} imports {module}"
-            else:
-                assert (
-                    top in sys.stdlib_module_names or top == "__future__"
-                ), f"{path.name} imports third-party {module}"
 
 
 def test_importing_spark_does_not_import_the_workflow_layer() -> None:
